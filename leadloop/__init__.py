@@ -1,0 +1,1 @@
+"""leadloop: a self-hosted lead generation system."""

@@ -1,0 +1,215 @@
+"""The capture API: lead sources post leads; the widget and chat panel read and submit forms."""
+
+import json
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import Router
+from ninja.security import HttpBearer
+
+from leadloop.capture import services, tracking
+from leadloop.capture.cleaning import InvalidValue, clean_text
+from leadloop.capture.models import CaptureChannel, Form, Submission, SubmissionStatus
+from leadloop.capture.schemas import CaptureOut, ErrorsOut, LeadIn, LeadOut
+from leadloop.core import services as core
+from leadloop.core.models import Lead, Source
+
+router = Router(tags=["capture"])
+CAPTURE_RESPONSES = {
+    201: CaptureOut,
+    200: CaptureOut,
+    202: CaptureOut,
+    401: ErrorsOut,
+    404: ErrorsOut,
+    413: ErrorsOut,
+    422: ErrorsOut,
+}
+STATUS_CODES = {
+    SubmissionStatus.ACCEPTED: 201,
+    SubmissionStatus.MERGED: 200,
+    SubmissionStatus.REJECTED: 422,
+}
+
+
+class SourceKey(HttpBearer):
+    """`Authorization: Bearer <source API key>`, as printed by `leadloop sources add`."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> Source | None:
+        return core.source_for_api_key(token)
+
+
+def staff_session(request: HttpRequest) -> object | None:
+    user = request.user
+    return user if user.is_authenticated and user.is_staff else None
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def read_body(request: HttpRequest) -> str:
+    limit = settings.LEADLOOP_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise BodyTooLarge
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise BodyTooLarge from None
+    if len(body) > limit:
+        raise BodyTooLarge
+    return body.decode("utf-8", errors="replace")
+
+
+def request_meta(request: HttpRequest) -> services.RequestMeta:
+    return services.RequestMeta(
+        ip_address=request.META.get("REMOTE_ADDR") or None,
+        user_agent=request.headers.get("User-Agent", ""),
+        origin=request.headers.get("Origin", ""),
+    )
+
+
+def too_large() -> tuple[int, dict]:
+    limit = settings.LEADLOOP_MAX_BODY_BYTES
+    return 413, {"errors": [{"field": None, "message": f"The body is over {limit} bytes."}]}
+
+
+def answer(outcome: services.Outcome) -> tuple[int, dict]:
+    if outcome.errors:
+        return 422, {"errors": outcome.errors}
+    body = {
+        "id": outcome.lead.pk if outcome.lead else None,
+        "status": outcome.status,
+        "submission_id": outcome.submission.pk,
+        "capture_state": outcome.lead.capture_state if outcome.lead else None,
+    }
+    return STATUS_CODES.get(outcome.status, 202), body
+
+
+@router.post(
+    "/leads",
+    auth=SourceKey(),
+    response=CAPTURE_RESPONSES,
+    summary="Post a lead from a lead source",
+    description=(
+        "201 for a new lead, 200 when the submission merged into an existing lead, 422 with "
+        "field-level errors, 401 for a missing or unknown key, 413 for a body over the limit, 202 "
+        "when the submission is stored but processing failed (it is retried). Send an "
+        "`Idempotency-Key` header to make retries safe: a repeat returns the first answer."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": LeadIn.model_json_schema(ref_template="#/components/schemas/{model}")
+                }
+            },
+        }
+    },
+)
+def post_lead(request: HttpRequest):
+    try:
+        raw = read_body(request)
+    except BodyTooLarge:
+        return too_large()
+    key = request.headers.get("Idempotency-Key", "")[:200]
+    outcome = services.capture(
+        CaptureChannel.API, raw, request_meta(request), source=request.auth, idempotency_key=key
+    )
+    return answer(outcome)
+
+
+@router.get(
+    "/leads/{lead_id}",
+    auth=[SourceKey(), staff_session],
+    response={200: LeadOut, 404: ErrorsOut},
+    summary="A lead with its timeline",
+)
+def get_lead(request: HttpRequest, lead_id: int):
+    leads = Lead.objects.select_related("company", "source")
+    if isinstance(request.auth, Source):
+        leads = leads.filter(pk__in=Submission.objects.filter(source=request.auth).values("lead"))
+    lead = leads.filter(pk=lead_id).first()
+    if lead is None:
+        return 404, {"errors": [{"field": None, "message": f"No lead {lead_id} for this key."}]}
+    return 200, {
+        "id": lead.pk,
+        "first_name": lead.first_name,
+        "last_name": lead.last_name,
+        "email": lead.email,
+        "phone": lead.phone,
+        "company": lead.company.name if lead.company else None,
+        "custom_fields": lead.custom_fields,
+        "lifecycle_stage": lead.lifecycle_stage,
+        "capture_state": lead.capture_state,
+        "source": lead.source.name if lead.source else None,
+        "first_touch": lead.first_touch,
+        "last_touch": lead.last_touch,
+        "captured_at": lead.captured_at,
+        "timeline": core.lead_timeline(lead),
+    }
+
+
+def public_form(slug: str) -> Form:
+    return get_object_or_404(Form, slug=slug, is_active=True)
+
+
+@router.get("/forms/{slug}", summary="A form's definition, for the widget and chat panel")
+def get_form(request: HttpRequest, slug: str):
+    form = public_form(slug)
+    return {
+        "slug": form.slug,
+        "name": form.name,
+        "version": form.version,
+        "definition": form.definition,
+        "has_download": bool(form.download),
+    }
+
+
+@router.post(
+    "/forms/{slug}/submissions",
+    response=CAPTURE_RESPONSES,
+    summary="Submit a form (or one step of a multi-step funnel, with partial=true)",
+)
+def submit_form(request: HttpRequest, slug: str):
+    form = public_form(slug)
+    try:
+        raw = read_body(request)
+    except BodyTooLarge:
+        return too_large()
+    channel = _widget_channel(request.GET.get("mode", ""))
+    return answer(services.capture(channel, raw, request_meta(request), form=form))
+
+
+def _widget_channel(mode: str) -> str:
+    return {"popup": CaptureChannel.POPUP, "chat": CaptureChannel.CHAT}.get(
+        mode, CaptureChannel.WIDGET
+    )
+
+
+@router.post(
+    "/track",
+    response={204: None, 413: ErrorsOut, 422: ErrorsOut},
+    summary="Page-view beacon (navigator.sendBeacon friendly: any content type)",
+)
+def track_page_view(request: HttpRequest):
+    try:
+        payload = json.loads(read_body(request))
+        visitor = clean_text(payload["visitor_id"], max_length=64)
+        url = clean_text(payload["url"], max_length=2000)
+        title = clean_text(payload.get("title", ""), max_length=300)
+        referrer = clean_text(payload.get("referrer", ""), max_length=2000)
+    except BodyTooLarge:
+        return too_large()
+    except (ValueError, KeyError, TypeError, AttributeError, InvalidValue):
+        return 422, {"errors": [{"field": None, "message": "Send JSON with visitor_id and url."}]}
+    if not visitor or not url.startswith(("http://", "https://")):
+        return 422, {"errors": [{"field": "url", "message": "Send an absolute http(s) url."}]}
+    tracking.record_page_view(visitor, url, title, referrer)
+    return 204, None

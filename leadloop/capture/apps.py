@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class CaptureConfig(AppConfig):
+    name = "leadloop.capture"
+    label = "capture"
+    verbose_name = "Capture"
+
+    def ready(self) -> None:
+        from leadloop.capture import services
+        from leadloop.core import durable
+
+        durable.register_sweep("capture.submissions", services.retry_due_submissions)

@@ -1,0 +1,79 @@
+from django.contrib import admin
+
+from leadloop.core.models import Company, Event, Lead, Source, Visitor
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For append-only records: visible and filterable, never edited or deleted by hand."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class EventInline(admin.TabularInline):
+    model = Event
+    fields = ["occurred_at", "type", "actor", "data"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["-occurred_at"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Lead)
+class LeadAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "email",
+        "phone",
+        "company",
+        "lifecycle_stage",
+        "capture_state",
+        "source",
+        "owner",
+        "captured_at",
+    ]
+    list_filter = ["lifecycle_stage", "capture_state", "source", "owner", "captured_at"]
+    search_fields = ["first_name", "last_name", "email", "phone", "company__name"]
+    date_hierarchy = "captured_at"
+    raw_id_fields = ["company"]
+    readonly_fields = ["captured_at", "updated_at", "first_touch", "last_touch"]
+    inlines = [EventInline]
+
+
+@admin.register(Company)
+class CompanyAdmin(admin.ModelAdmin):
+    list_display = ["name", "domain", "created_at"]
+    search_fields = ["name", "domain"]
+
+
+@admin.register(Source)
+class SourceAdmin(admin.ModelAdmin):
+    list_display = ["name", "channel", "campaign", "api_key_hint", "is_active", "created_at"]
+    list_filter = ["channel", "is_active"]
+    search_fields = ["name", "campaign"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["api_key_hint"]
+
+
+@admin.register(Visitor)
+class VisitorAdmin(ReadOnlyAdmin):
+    list_display = ["key", "lead", "first_seen_at", "last_seen_at"]
+    list_filter = ["first_seen_at"]
+    search_fields = ["key", "lead__email"]
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdmin):
+    list_display = ["occurred_at", "type", "lead", "actor"]
+    list_filter = ["type", "occurred_at"]
+    search_fields = ["lead__email", "type", "actor"]
+    date_hierarchy = "occurred_at"

@@ -1,0 +1,177 @@
+"""The records every layer shares: the lead, its company, where it came from, and its timeline."""
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.text import slugify
+
+
+class LifecycleStage(models.TextChoices):
+    SUBSCRIBER = "subscriber", "Subscriber"
+    LEAD = "lead", "Lead"
+    MQL = "mql", "Marketing qualified"
+    SQL = "sql", "Sales qualified"
+    OPPORTUNITY = "opportunity", "Opportunity"
+    CUSTOMER = "customer", "Customer"
+    DISQUALIFIED = "disqualified", "Disqualified"
+    RECYCLED = "recycled", "Recycled"
+
+
+class Channel(models.TextChoices):
+    ORGANIC = "organic", "Organic search"
+    PAID_SEARCH = "paid_search", "Paid search"
+    PAID_SOCIAL = "paid_social", "Paid social"
+    SOCIAL = "social", "Organic social"
+    EMAIL = "email", "Email"
+    REFERRAL = "referral", "Referral"
+    AFFILIATE = "affiliate", "Affiliate / publisher"
+    DIRECT = "direct", "Direct"
+    API = "api", "API integration"
+    IMPORT = "import", "Import"
+    OTHER = "other", "Other"
+
+
+API_KEY_PREFIX = "ll_"
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class Source(models.Model):
+    """Where leads come from: a channel and campaign, and the API key a lead source posts with."""
+
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=200, unique=True)
+    channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.API)
+    campaign = models.CharField(max_length=200, blank=True)
+    api_key_hash = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, editable=False
+    )
+    api_key_hint = models.CharField(max_length=12, blank=True, editable=False)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.slug:
+            self.slug = slugify(self.name)[:200] or secrets.token_hex(4)
+        super().save(*args, **kwargs)
+
+    def issue_api_key(self) -> str:
+        """Replace the source's key with a new one; only its hash is stored, so show it once."""
+        key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+        self.api_key_hash = hash_api_key(key)
+        self.api_key_hint = key[:10]
+        self.save(update_fields=["api_key_hash", "api_key_hint"])
+        return key
+
+
+class Company(models.Model):
+    name = models.CharField(max_length=200)
+    domain = models.CharField(max_length=253, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "companies"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CaptureState(models.TextChoices):
+    PARTIAL = "partial", "Partial (funnel abandoned or in progress)"
+    COMPLETE = "complete", "Complete"
+
+
+class Lead(models.Model):
+    """A person who raised a hand. Contact keys are normalised so duplicates meet on them."""
+
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    email = models.EmailField(max_length=254, blank=True)
+    email_key = models.CharField(max_length=254, blank=True, db_index=True, editable=False)
+    phone = models.CharField(max_length=20, blank=True, db_index=True, help_text="E.164")
+    company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.SET_NULL)
+    custom_fields = models.JSONField(default=dict, blank=True)
+    lifecycle_stage = models.CharField(
+        max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.LEAD
+    )
+    capture_state = models.CharField(
+        max_length=10, choices=CaptureState.choices, default=CaptureState.COMPLETE
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL)
+    first_touch = models.JSONField(default=dict, blank=True)
+    last_touch = models.JSONField(default=dict, blank=True)
+    captured_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-captured_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["email_key"],
+                condition=~models.Q(email_key=""),
+                name="one_lead_per_email_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email or self.phone or f"Lead {self.pk}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class Visitor(models.Model):
+    """An anonymous browser, known by the first-party id the widget and pages keep in a cookie."""
+
+    key = models.CharField(max_length=64, unique=True)
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.SET_NULL)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class AppendOnlyError(Exception):
+    pass
+
+
+class Event(models.Model):
+    """One thing that happened to a lead. Never edited: the timeline is the ground truth."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=64)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    data = models.JSONField(default=dict, blank=True)
+    actor = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        indexes = [
+            models.Index(fields=["lead", "occurred_at"]),
+            models.Index(fields=["type", "occurred_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise AppendOnlyError("Events are append-only")
+        super().save(*args, **kwargs)

@@ -1,0 +1,181 @@
+"""The verbs on leads, companies, sources and the timeline that every layer shares."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q
+from django.utils import timezone
+
+from leadloop.core.models import (
+    CaptureState,
+    Company,
+    Event,
+    Lead,
+    Source,
+    Visitor,
+    hash_api_key,
+)
+from leadloop.core.types import LeadIntake
+
+CONTACT_FIELDS = ("first_name", "last_name", "email", "phone")
+
+
+def email_key(email: str) -> str:
+    return email.strip().lower()
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    lead: Lead
+    type: str
+    data: dict
+    actor: str = "system"
+    occurred_at: datetime | None = None
+
+
+def record_event(
+    lead: Lead,
+    type: str,
+    data: dict | None = None,
+    actor: str = "system",
+    occurred_at: datetime | None = None,
+) -> Event:
+    return Event.objects.create(
+        lead=lead,
+        type=type,
+        data=data or {},
+        actor=actor,
+        occurred_at=occurred_at or timezone.now(),
+    )
+
+
+def record_events(events: Iterable[NewEvent]) -> list[Event]:
+    now = timezone.now()
+    return Event.objects.bulk_create(
+        Event(
+            lead=e.lead, type=e.type, data=e.data, actor=e.actor, occurred_at=e.occurred_at or now
+        )
+        for e in events
+    )
+
+
+def source_for_api_key(key: str) -> Source | None:
+    if not key:
+        return None
+    return Source.objects.filter(api_key_hash=hash_api_key(key), is_active=True).first()
+
+
+def create_source(name: str, channel: str = "api", campaign: str = "") -> tuple[Source, str]:
+    """A new source and its API key (shown once: only the hash is kept)."""
+    source = Source.objects.create(name=name, channel=channel, campaign=campaign)
+    return source, source.issue_api_key()
+
+
+def companies_by_name(names: Iterable[str]) -> dict[str, Company]:
+    """The companies with these names, created where missing, keyed by lower-cased name."""
+    wanted = {name.strip().lower(): name.strip() for name in names if name.strip()}
+    if not wanted:
+        return {}
+    found: dict[str, Company] = {}
+    for company in Company.objects.filter(
+        Q(*[Q(name__iexact=name) for name in wanted.values()], _connector=Q.OR)
+    ).order_by("id"):
+        found.setdefault(company.name.lower(), company)
+    missing = [Company(name=name) for key, name in wanted.items() if key not in found]
+    for company in Company.objects.bulk_create(missing):
+        found[company.name.lower()] = company
+    return found
+
+
+class LeadIndex:
+    """Existing leads keyed by their contact keys, so a batch of intakes meets its duplicates."""
+
+    def __init__(self, intakes: Iterable[LeadIntake]):
+        intakes = list(intakes)
+        emails = {email_key(i.email) for i in intakes if i.email}
+        phones = {i.phone for i in intakes if i.phone}
+        self._by_email: dict[str, Lead] = {}
+        self._by_phone: dict[str, Lead] = {}
+        if emails or phones:
+            matches = Lead.objects.filter(Q(email_key__in=emails) | Q(phone__in=phones))
+            for lead in matches.select_related("company").order_by("id"):
+                self.add(lead)
+
+    def add(self, lead: Lead) -> None:
+        if lead.email_key:
+            self._by_email.setdefault(lead.email_key, lead)
+        if lead.phone:
+            self._by_phone.setdefault(lead.phone, lead)
+
+    def find(self, intake: LeadIntake) -> Lead | None:
+        if intake.email:
+            by_email = self._by_email.get(email_key(intake.email))
+            if by_email is not None:
+                return by_email
+            # A phone match only counts when that lead has no other email: a shared office line
+            # must not merge two different people.
+            by_phone = self._by_phone.get(intake.phone) if intake.phone else None
+            return by_phone if by_phone is not None and not by_phone.email_key else None
+        return self._by_phone.get(intake.phone) if intake.phone else None
+
+
+def new_lead(intake: LeadIntake, company: Company | None) -> Lead:
+    first_touch = intake.first_touch or intake.touch
+    return Lead(
+        first_name=intake.first_name,
+        last_name=intake.last_name,
+        email=intake.email,
+        email_key=email_key(intake.email),
+        phone=intake.phone,
+        company=company,
+        custom_fields=dict(intake.custom_fields),
+        capture_state=CaptureState.PARTIAL if intake.is_partial else CaptureState.COMPLETE,
+        source_id=intake.source_id,
+        first_touch=first_touch,
+        last_touch=intake.touch or first_touch,
+        captured_at=intake.occurred_at or timezone.now(),
+    )
+
+
+def merge_intake(lead: Lead, intake: LeadIntake, company: Company | None) -> dict:
+    """Fold a later submission into a lead: newer non-empty values win. Returns what changed."""
+    changes: dict[str, list] = {}
+    for name in CONTACT_FIELDS:
+        new_value = getattr(intake, name)
+        old_value = getattr(lead, name)
+        if new_value and new_value != old_value:
+            changes[name] = [old_value, new_value]
+            setattr(lead, name, new_value)
+    lead.email_key = email_key(lead.email)
+    if company is not None and lead.company_id != company.pk:
+        changes["company"] = [lead.company.name if lead.company else "", company.name]
+        lead.company = company
+    for name, value in intake.custom_fields.items():
+        if value not in ("", None, []) and lead.custom_fields.get(name) != value:
+            changes[f"fields.{name}"] = [lead.custom_fields.get(name), value]
+            lead.custom_fields[name] = value
+    if lead.capture_state == CaptureState.PARTIAL and not intake.is_partial:
+        changes["capture_state"] = [CaptureState.PARTIAL, CaptureState.COMPLETE]
+        lead.capture_state = CaptureState.COMPLETE
+    if intake.touch:
+        lead.last_touch = intake.touch
+    if not lead.first_touch and (intake.first_touch or intake.touch):
+        lead.first_touch = intake.first_touch or intake.touch
+    if lead.source_id is None and intake.source_id:
+        lead.source_id = intake.source_id
+    return changes
+
+
+def identify_visitor(visitor_key: str, lead: Lead) -> Visitor:
+    now = timezone.now()
+    visitor, _ = Visitor.objects.get_or_create(key=visitor_key, defaults={"lead": lead})
+    if visitor.lead_id != lead.pk:
+        visitor.lead = lead
+    visitor.last_seen_at = now
+    visitor.save(update_fields=["lead", "last_seen_at"])
+    return visitor
+
+
+def lead_timeline(lead: Lead) -> list[Event]:
+    return list(lead.events.order_by("occurred_at", "id"))
