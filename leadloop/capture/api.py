@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Router
+from ninja import Router, Status
 from ninja.security import HttpBearer
 
 from leadloop.capture import services, tracking
@@ -74,21 +74,21 @@ def request_meta(request: HttpRequest) -> services.RequestMeta:
     )
 
 
-def too_large() -> tuple[int, dict]:
+def too_large() -> Status:
     limit = settings.LEADLOOP_MAX_BODY_BYTES
-    return 413, {"errors": [{"field": None, "message": f"The body is over {limit} bytes."}]}
+    return Status(413, {"errors": [{"field": None, "message": f"The body is over {limit} bytes."}]})
 
 
-def answer(outcome: services.Outcome) -> tuple[int, dict]:
+def answer(outcome: services.Outcome) -> Status:
     if outcome.errors:
-        return 422, {"errors": outcome.errors}
+        return Status(422, {"errors": outcome.errors})
     body = {
         "id": outcome.lead.pk if outcome.lead else None,
         "status": outcome.status,
         "submission_id": outcome.submission.pk,
         "capture_state": outcome.lead.capture_state if outcome.lead else None,
     }
-    return STATUS_CODES.get(outcome.status, 202), body
+    return Status(STATUS_CODES.get(outcome.status, 202), body)
 
 
 @router.post(
@@ -137,23 +137,28 @@ def get_lead(request: HttpRequest, lead_id: int):
         leads = leads.filter(pk__in=Submission.objects.filter(source=request.auth).values("lead"))
     lead = leads.filter(pk=lead_id).first()
     if lead is None:
-        return 404, {"errors": [{"field": None, "message": f"No lead {lead_id} for this key."}]}
-    return 200, {
-        "id": lead.pk,
-        "first_name": lead.first_name,
-        "last_name": lead.last_name,
-        "email": lead.email,
-        "phone": lead.phone,
-        "company": lead.company.name if lead.company else None,
-        "custom_fields": lead.custom_fields,
-        "lifecycle_stage": lead.lifecycle_stage,
-        "capture_state": lead.capture_state,
-        "source": lead.source.name if lead.source else None,
-        "first_touch": lead.first_touch,
-        "last_touch": lead.last_touch,
-        "captured_at": lead.captured_at,
-        "timeline": core.lead_timeline(lead),
-    }
+        return Status(
+            404, {"errors": [{"field": None, "message": f"No lead {lead_id} for this key."}]}
+        )
+    return Status(
+        200,
+        {
+            "id": lead.pk,
+            "first_name": lead.first_name,
+            "last_name": lead.last_name,
+            "email": lead.email,
+            "phone": lead.phone,
+            "company": lead.company.name if lead.company else None,
+            "custom_fields": lead.custom_fields,
+            "lifecycle_stage": lead.lifecycle_stage,
+            "capture_state": lead.capture_state,
+            "source": lead.source.name if lead.source else None,
+            "first_touch": lead.first_touch,
+            "last_touch": lead.last_touch,
+            "captured_at": lead.captured_at,
+            "timeline": core.lead_timeline(lead),
+        },
+    )
 
 
 def public_form(slug: str) -> Form:
@@ -208,8 +213,12 @@ def track_page_view(request: HttpRequest):
     except BodyTooLarge:
         return too_large()
     except (ValueError, KeyError, TypeError, AttributeError, InvalidValue):
-        return 422, {"errors": [{"field": None, "message": "Send JSON with visitor_id and url."}]}
+        return Status(
+            422, {"errors": [{"field": None, "message": "Send JSON with visitor_id and url."}]}
+        )
     if not visitor or not url.startswith(("http://", "https://")):
-        return 422, {"errors": [{"field": "url", "message": "Send an absolute http(s) url."}]}
+        return Status(
+            422, {"errors": [{"field": "url", "message": "Send an absolute http(s) url."}]}
+        )
     tracking.record_page_view(visitor, url, title, referrer)
-    return 204, None
+    return Status(204, None)

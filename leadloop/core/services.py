@@ -144,7 +144,8 @@ def merge_intake(lead: Lead, intake: LeadIntake, company: Company | None) -> dic
     for name in CONTACT_FIELDS:
         new_value = getattr(intake, name)
         old_value = getattr(lead, name)
-        if new_value and new_value != old_value:
+        same_email = name == "email" and email_key(new_value) == lead.email_key
+        if new_value and new_value != old_value and not same_email:
             changes[name] = [old_value, new_value]
             setattr(lead, name, new_value)
     lead.email_key = email_key(lead.email)
