@@ -35,6 +35,8 @@ def api(source_key: str):
     def post(body, key: str | None = source_key, **headers):
         data = body if isinstance(body, str | bytes) else json.dumps(body)
         auth = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
-        return client.post("/api/v1/leads", data=data, content_type="application/json", **auth, **headers)
+        return client.post(
+            "/api/v1/leads", data=data, content_type="application/json", **auth, **headers
+        )
 
     return post
