@@ -70,9 +70,9 @@ def clean_number(value: object, minimum: float | None = None, maximum: float | N
     if not number.is_finite():
         raise InvalidValue("Enter a number.")
     if minimum is not None and number < Decimal(str(minimum)):
-        raise InvalidValue(f"Enter {minimum} or more.")
+        raise InvalidValue(f"Enter {minimum:g} or more.")
     if maximum is not None and number > Decimal(str(maximum)):
-        raise InvalidValue(f"Enter {maximum} or less.")
+        raise InvalidValue(f"Enter {maximum:g} or less.")
     return str(number)
 
 

@@ -103,7 +103,10 @@ class FieldSpec(BaseModel):
     @classmethod
     def _pattern_compiles(cls, pattern: str | None) -> str | None:
         if pattern is not None:
-            re.compile(pattern)
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"the pattern does not compile: {error}") from None
         return pattern
 
     @model_validator(mode="after")
