@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from leadloop.capture import services
-from leadloop.capture.api import BodyTooLarge, read_body, request_meta
+from leadloop.capture.api import request_meta
 from leadloop.capture.definitions import parse_definition
 from leadloop.capture.models import CaptureChannel, Form, Submission
 from leadloop.capture.views_support import fields_with_errors
@@ -46,22 +46,12 @@ def landing_page(request: HttpRequest, slug: str) -> HttpResponse:
             "page_url": request.build_absolute_uri(),
             "tracking": {"referrer": request.POST.get("_referrer", "")},
         }
-        try:
-            read_body(request)
-        except BodyTooLarge:
-            errors, status = (
-                [{"field": None, "message": "That is far more than this form takes."}],
-                413,
-            )
-        else:
-            outcome = services.capture(
-                CaptureChannel.LANDING_PAGE, json.dumps(payload), request_meta(request), form=form
-            )
-            if not outcome.errors:
-                return _remember_visitor(
-                    _after_submit(form, definition, outcome.submission), visitor
-                )
-            errors, status = outcome.errors, 422
+        outcome = services.capture(
+            CaptureChannel.LANDING_PAGE, json.dumps(payload), request_meta(request), form=form
+        )
+        if not outcome.errors:
+            return _remember_visitor(_after_submit(form, definition, outcome.submission), visitor)
+        errors, status = outcome.errors, 422
     context = {
         "form": form,
         "definition": definition,
