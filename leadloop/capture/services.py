@@ -249,6 +249,11 @@ def _intake_from_api(submission: Submission, payload: dict) -> LeadIntake:
         body = LeadIn.model_validate(payload)
     except ValidationError as error:
         raise Rejected(pydantic_errors(error)) from None
+    return intake_from_lead_in(submission, body)
+
+
+def intake_from_lead_in(submission: Submission, body: LeadIn) -> LeadIntake:
+    """The intake of a validated API body; the CSV importer builds each row into a LeadIn too."""
     submission.visitor_key = body.visitor_id
     consents = [ConsentGiven(c.channel, c.granted, c.wording) for c in body.consent_list()]
     return LeadIntake(
@@ -263,7 +268,7 @@ def _intake_from_api(submission: Submission, payload: dict) -> LeadIntake:
         touch=tracking.clean_touch(body.tracking),
         first_touch=tracking.first_touch_of(body.visitor_id),
         source_id=submission.source_id,
-        actor=f"source:{submission.source.slug}" if submission.source else "api",
+        actor=f"source:{submission.source.slug}" if submission.source else submission.channel,
         evidence=_evidence(submission),
     )
 
