@@ -58,14 +58,51 @@ class Condition(BaseModel):
         value = answers.get(self.field)
         values = value if isinstance(value, list) else [value]
         if self.equals is not None:
-            return self.equals in values
+            return any(_same(self.equals, v) for v in values)
         if self.not_equals is not None:
-            return self.not_equals not in values
+            return not any(_same(self.not_equals, v) for v in values)
         if self.in_ is not None:
-            return any(v in self.in_ for v in values)
+            return any(_same(v, w) for v in values for w in self.in_)
         if self.filled is not None:
-            return bool(value) is self.filled
+            return _filled(value) is self.filled
         return True
+
+
+NUMBER = re.compile(r"^\s*-?\d+(\.\d+)?\s*$")
+
+
+def _same(a: object, b: object) -> bool:
+    """Two values match when both read as numbers and are equal, or else when their text is
+    equal: a number field's answer arrives as text, a condition in JSON may hold a number.
+    static/capture/conditions.js applies the same rule in the browser."""
+    x, y = _as_number(a), _as_number(b)
+    if x is not None and y is not None:
+        return x == y
+    return _as_text(a) == _as_text(b)
+
+
+def _filled(value: object) -> bool:
+    if isinstance(value, list):
+        return bool(value)
+    return value is not None and value != "" and value is not False
+
+
+def _as_number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and NUMBER.match(value):
+        return float(value)
+    return None
+
+
+def _as_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 class FieldSpec(BaseModel):

@@ -1,5 +1,6 @@
 """The hosted landing page per form (`/p/<slug>`), its thank-you state and gated download."""
 
+import functools
 import json
 import secrets
 
@@ -121,9 +122,17 @@ def chat_page(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "capture/chat_page.html", {"form": form})
 
 
-def widget_script(request: HttpRequest) -> FileResponse:
-    path = settings.BASE_DIR / "capture" / "static" / "capture" / "widget.js"
-    response = FileResponse(path.open("rb"), content_type="application/javascript; charset=utf-8")
+def widget_script(request: HttpRequest) -> HttpResponse:
+    """widget.js with the shared condition rules, in one function scope so nothing leaks into
+    the embedding page and a page that includes the widget twice does not break."""
+    response = HttpResponse(_widget_source(), content_type="application/javascript; charset=utf-8")
     response["Cache-Control"] = "public, max-age=300"
     response["Access-Control-Allow-Origin"] = "*"
     return response
+
+
+@functools.cache
+def _widget_source() -> str:
+    static = settings.BASE_DIR / "capture" / "static" / "capture"
+    parts = [(static / name).read_text() for name in ("conditions.js", "widget.js")]
+    return "(function () {\n" + "\n".join(parts) + "\n})();\n"

@@ -164,3 +164,31 @@ def test_a_partial_check_covers_only_the_steps_answered_so_far():
 
     assert clean_answers(form, {"email": "a@example.com"}, through_step=0).errors == []
     assert clean_answers(form, {"email": "a@example.com"}).errors[0]["field"] == "service"
+
+
+@pytest.mark.parametrize(
+    ("condition", "answer", "shown"),
+    [
+        ({"field": "rooms", "equals": 5}, "5", True),
+        ({"field": "rooms", "equals": "5.0"}, "5", True),
+        ({"field": "rooms", "in": [1, 2]}, "2", True),
+        ({"field": "rooms", "not_equals": 5}, "5", False),
+        ({"field": "rooms", "equals": 5}, "50", False),
+    ],
+)
+def test_a_condition_on_a_number_matches_the_number_typed(condition, answer, shown):
+    form = definition(
+        {"name": "rooms", "type": "number"}, {"name": "notes", "type": "text", "show_if": condition}
+    )
+
+    assert ("notes" in clean_answers(form, {"rooms": answer, "notes": "n"}).values) is shown
+
+
+def test_a_condition_on_a_yes_no_box_matches_true():
+    form = definition(
+        {"name": "pets", "type": "checkbox"},
+        {"name": "pet_kind", "type": "text", "show_if": {"field": "pets", "equals": True}},
+    )
+
+    assert "pet_kind" in clean_answers(form, {"pets": "on", "pet_kind": "cat"}).values
+    assert "pet_kind" not in clean_answers(form, {"pet_kind": "cat"}).values

@@ -38,12 +38,14 @@ def test_rotating_a_key_stops_the_old_one(capsys, client):
     call_command("sources", "rotate-key", "Rotating")
     new = capsys.readouterr().out.strip().splitlines()[-1]
 
-    post = lambda key: client.post(
-        "/api/v1/leads",
-        '{"email": "r@example.com"}',  # noqa: E731
-        content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {key}",
-    )
+    def post(key):
+        return client.post(
+            "/api/v1/leads",
+            '{"email": "r@example.com"}',
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {key}",
+        )
+
     assert post(old).status_code == 401
     assert post(new).status_code == 201
 

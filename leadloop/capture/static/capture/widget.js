@@ -224,28 +224,7 @@
     return (spec.options || []).map((o) => (typeof o === "string" ? { value: o, label: o } : o));
   }
 
-  // Python's == for the JSON scalars a condition can hold: 1 == 1.0 == True, "1" != 1.
-  function pyEquals(a, b) {
-    if (a === b) return true;
-    const numeric = (v) => typeof v === "number" || typeof v === "boolean";
-    return numeric(a) && numeric(b) && Number(a) === Number(b);
-  }
-
-  function pyTruthy(value) {
-    if (Array.isArray(value)) return value.length > 0;
-    return !(value === undefined || value === null || value === "" || value === false || value === 0);
-  }
-
-  // Same rules as Condition.holds in leadloop/capture/definitions.py.
-  function holds(condition, values) {
-    const value = values[condition.field];
-    const list = Array.isArray(value) ? value : [value === undefined ? null : value];
-    if (condition.equals != null) return list.some((v) => pyEquals(condition.equals, v));
-    if (condition.not_equals != null) return !list.some((v) => pyEquals(condition.not_equals, v));
-    if (condition.in != null) return list.some((v) => condition.in.some((w) => pyEquals(v, w)));
-    if (condition.filled != null) return pyTruthy(value) === condition.filled;
-    return true;
-  }
+  const { holds } = leadloopConditions;
 
   function cleanForCondition(spec, raw) {
     if (isBoolean(spec)) return raw === true;
