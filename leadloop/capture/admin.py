@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin
 from django.utils.html import format_html
 
-from leadloop.capture.definitions import DefinitionError, parse_definition
+from leadloop.capture.definitions import DefinitionError, normalise_definition
 from leadloop.capture.models import Form, FormVersion, ImportJob, PageView, Submission
 from leadloop.core.admin import ReadOnlyAdmin
 
@@ -17,9 +17,7 @@ class FormAdminForm(forms.ModelForm):
     def clean_definition(self) -> dict:
         definition = self.cleaned_data["definition"]
         try:
-            return parse_definition(definition).model_dump(
-                mode="json", by_alias=True, exclude_none=True
-            )
+            return normalise_definition(definition)
         except DefinitionError as error:
             raise forms.ValidationError(str(error)) from None
 

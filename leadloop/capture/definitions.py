@@ -226,6 +226,11 @@ def parse_definition(data: object) -> Definition:
         raise DefinitionError(problems) from None
 
 
+def normalise_definition(data: object) -> dict:
+    """The one stored shape of a definition: checked, with defaults filled in, aliases kept."""
+    return parse_definition(data).model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
 @dataclass
 class CleanAnswers:
     values: dict = field(default_factory=dict)

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from leadloop.capture.definitions import normalise_definition
+from leadloop.capture.origins import forget_allowed_domains
 from leadloop.core.models import Lead, Source, Visitor
 
 
@@ -37,6 +39,7 @@ class Form(models.Model):
         return self.name
 
     def save(self, *args, **kwargs) -> None:
+        self.definition = normalise_definition(self.definition)
         with transaction.atomic():
             super().save(*args, **kwargs)
             latest = self.versions.order_by("-number").first()
@@ -45,6 +48,9 @@ class Form(models.Model):
                 FormVersion.objects.create(form=self, number=number, definition=self.definition)
                 Form.objects.filter(pk=self.pk).update(version=number)
                 self.version = number
+        # Now for this process, and again once committed so no request caches the old domains.
+        forget_allowed_domains()
+        transaction.on_commit(forget_allowed_domains)
 
     @property
     def current_version(self) -> "FormVersion":

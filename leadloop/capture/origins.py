@@ -2,6 +2,15 @@
 
 from urllib.parse import urlsplit
 
+from django.core.cache import cache
+
+ALLOWED_DOMAINS_CACHE_KEY = "capture:allowed-domains"
+ALLOWED_DOMAINS_CACHE_SECONDS = 60
+
+
+def forget_allowed_domains() -> None:
+    cache.delete(ALLOWED_DOMAINS_CACHE_KEY)
+
 
 def host_of(origin: str) -> str:
     parts = urlsplit(origin)

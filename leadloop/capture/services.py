@@ -310,7 +310,7 @@ def import_form(data: dict) -> Form:
         raise ValueError("a form needs a slug and a name")
     form = Form.objects.filter(slug=slug).first() or Form(slug=slug)
     form.name = name
-    form.definition = definition.model_dump(mode="json", by_alias=True, exclude_defaults=False)
+    form.definition = data["definition"]
     form.is_active = data.get("is_active", True)
     form.save()
     return form

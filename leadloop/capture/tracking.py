@@ -55,6 +55,9 @@ def record_page_view(visitor_key: str, url: str, title: str = "", referrer: str 
         tracking=clean_touch({"referrer": referrer}, page_url=url, at=now),
         occurred_at=now,
     )
+    # Read the visitor's lead only after the view is stored: a submission identifying the
+    # visitor in between then either sees this view or has set the lead we read here.
+    visitor.refresh_from_db(fields=["lead"])
     if visitor.lead_id:
         stitch_page_views(visitor)
     return view

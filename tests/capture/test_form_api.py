@@ -90,7 +90,9 @@ def test_a_partial_lead_is_saved_after_step_one_and_completed_by_the_last_step(c
 
 
 def test_a_partial_step_is_checked_only_up_to_that_step(client, quote_form):
-    response = submit(client, {"answers": {"email": "nope", "first_name": "L"}, "step": 0, "partial": True})
+    response = submit(
+        client, {"answers": {"email": "nope", "first_name": "L"}, "step": 0, "partial": True}
+    )
 
     assert response.status_code == 422
     assert response.json()["errors"] == [
@@ -174,3 +176,25 @@ def test_the_widget_script_is_served_as_javascript(client, db):
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/javascript")
+
+
+def test_an_inactive_form_answers_404_to_an_allowed_origin(client, quote_form):
+    quote_form.is_active = False
+    quote_form.save()
+
+    response = client.get("/api/v1/forms/cleanpro-quote", HTTP_ORIGIN=WIDGET_ORIGIN)
+
+    assert response.status_code == 404
+    assert response["Access-Control-Allow-Origin"] == WIDGET_ORIGIN
+
+
+def test_a_beacon_from_a_site_no_form_allows_is_refused(client, quote_form):
+    response = client.post(
+        "/api/v1/track",
+        json.dumps({"visitor_id": "v", "url": "https://evil.example/"}),
+        content_type="application/json",
+        HTTP_ORIGIN="https://evil.example",
+    )
+
+    assert response.status_code == 403
+    assert not PageView.objects.exists()
