@@ -78,6 +78,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's backend plus a queue for writers: see leadloop/core/sqlite/base.py for why.
+    DATABASES["default"]["ENGINE"] = "leadloop.core.sqlite"
     DATABASES["default"]["OPTIONS"] = SQLITE_OPTIONS
     DATABASES["default"]["TEST"] = {"NAME": str(HOME / "test.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
