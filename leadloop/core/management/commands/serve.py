@@ -13,6 +13,9 @@ from django.core.management.base import BaseCommand
 
 from leadloop.config import env
 
+DEFAULT_WORKERS = 2
+DEFAULT_THREADS = 8
+
 
 class Command(BaseCommand):
     help = "Migrate, then serve the web app and API with gunicorn, and a background worker."
@@ -23,13 +26,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers",
             type=int,
-            default=int(env("WEB_WORKERS", "2")),
+            default=int(env("WEB_WORKERS", str(DEFAULT_WORKERS))),
             help="gunicorn worker processes",
         )
         parser.add_argument(
             "--threads",
             type=int,
-            default=int(env("WEB_THREADS", "8")),
+            default=int(env("WEB_THREADS", str(DEFAULT_THREADS))),
             help="threads per gunicorn worker",
         )
         parser.add_argument(
