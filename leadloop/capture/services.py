@@ -11,6 +11,7 @@ Every entry point (hosted page, widget, chat, API, import) goes through `receive
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -36,6 +37,8 @@ from leadloop.core.types import ConsentGiven, LeadIntake
 
 logger = logging.getLogger(__name__)
 PROCESSING_LEASE = timedelta(minutes=1)
+REPEAT_WAIT = timedelta(seconds=10)  # how long a repeat waits for the first request's answer
+REPEAT_POLL = 0.02
 MAX_ATTEMPTS = len(RETRY_BACKOFF) + 1
 PENDING = Q(status__in=[SubmissionStatus.RECEIVED, SubmissionStatus.FAILED])
 
@@ -135,9 +138,27 @@ def capture(
     submission, is_new = receive(
         channel, raw, meta, form=form, source=source, idempotency_key=idempotency_key
     )
-    if not is_new and (submission.is_settled or submission.attempts):
-        return outcome_of(submission)
-    return process(submission)
+    if is_new:
+        return process(submission)
+    return _repeat(submission)
+
+
+def _repeat(submission: Submission) -> Outcome:
+    """A repeated idempotency key gets the first request's answer. A repeat that arrives while
+    the first request is still processing the submission waits for it (processing it here too
+    would capture the lead twice and answer "merged"); one whose first request died with the
+    submission unprocessed (its lease is over) claims it and finishes it."""
+    deadline = time.monotonic() + REPEAT_WAIT.total_seconds()
+    while not submission.is_settled and not submission.attempts:
+        if submission.next_attempt_at is None or submission.next_attempt_at <= timezone.now():
+            return process_claimed(submission.pk) or outcome_of(
+                Submission.objects.get(pk=submission.pk)
+            )
+        if time.monotonic() > deadline:
+            break  # still in flight: answer 202, stored and not processed yet
+        time.sleep(REPEAT_POLL)
+        submission.refresh_from_db()
+    return outcome_of(submission)
 
 
 def _settle(
