@@ -7,7 +7,8 @@ class CaptureConfig(AppConfig):
     verbose_name = "Capture"
 
     def ready(self) -> None:
-        from leadloop.capture import services
+        from leadloop.capture import importer, services
         from leadloop.core import durable
 
         durable.register_sweep("capture.submissions", services.retry_due_submissions)
+        durable.register_sweep("capture.imports", importer.sweep)
