@@ -1,12 +1,23 @@
 import json
+from datetime import timedelta
+from pathlib import Path
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core import signing
+from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
+from leadloop.capture import importer
 from leadloop.capture.definitions import DefinitionError, normalise_definition
-from leadloop.capture.models import Form, FormVersion, ImportJob, PageView, Submission
+from leadloop.capture.models import Form, FormVersion, ImportJob, ImportStatus, PageView, Submission
 from leadloop.core.admin import ReadOnlyAdmin
+from leadloop.core.models import Source
 
 
 class FormAdminForm(forms.ModelForm):
@@ -105,21 +116,82 @@ class PageViewAdmin(ReadOnlyAdmin):
     search_fields = ["url", "visitor__key"]
 
 
+class ImportUploadForm(forms.Form):
+    file = forms.FileField(
+        help_text="A CSV file, UTF-8 (Excel: 'CSV UTF-8'), separated by commas, semicolons or "
+        "tabs, with the column names on the first row."
+    )
+    source = forms.ModelChoiceField(
+        Source.objects.all(), required=False, help_text="Attribute the imported leads to it"
+    )
+    region = forms.CharField(
+        max_length=2, initial="US", help_text="Country of phone numbers written without +code"
+    )
+    dry_run = forms.BooleanField(
+        required=False, help_text="Check every row and count what would happen; write nothing"
+    )
+
+    def clean_region(self) -> str:
+        region = self.cleaned_data["region"].strip().upper()
+        problems = importer.check_region(region)
+        if problems:
+            raise forms.ValidationError(problems[0])
+        return region
+
+
+class ImportMappingForm(forms.Form):
+    """One select per CSV column, pre-filled with the guessed target."""
+
+    def __init__(self, *args, headers: list[str], guess: dict[str, str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.headers = headers
+        common = importer.target_choices()
+        for index, header in enumerate(headers):
+            custom = guess[header] if guess[header].startswith("fields.") else None
+            custom = custom or f"fields.{importer.custom_field_name(header)}"
+            self.fields[f"column_{index}"] = forms.ChoiceField(
+                label=header,
+                choices=[*common, (custom, f"Custom field “{custom.removeprefix('fields.')}”")],
+                initial=guess[header],
+                required=False,
+            )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        self.mapping = {h: cleaned.get(f"column_{i}", "") for i, h in enumerate(self.headers)}
+        for problem in importer.check_mapping(self.headers, self.mapping):
+            self.add_error(None, problem)
+        return cleaned
+
+    def rows(self) -> list[tuple]:
+        return [(self[f"column_{i}"], h) for i, h in enumerate(self.headers)]
+
+
+UPLOAD_SALT = "leadloop.capture.import-upload"
+
+
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
+    """Import jobs are started from the upload and mapping pages, then only watched here."""
+
     list_display = [
         "created_at",
         "file",
         "status",
         "dry_run",
-        "processed_rows",
+        "progress",
         "created_count",
         "merged_count",
         "rejected_count",
     ]
     list_filter = ["status", "dry_run"]
-    readonly_fields = [
+    fields = [
         "status",
+        "file",
+        "source",
+        "default_region",
+        "dry_run",
+        "mapping",
         "total_rows",
         "processed_rows",
         "created_count",
@@ -128,7 +200,145 @@ class ImportJobAdmin(admin.ModelAdmin):
         "rejects",
         "attempts",
         "last_error",
+        "created_by",
+        "created_at",
         "started_at",
         "heartbeat_at",
         "finished_at",
     ]
+    readonly_fields = fields
+    actions = ["requeue"]
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # a job's record is written by the import, never by hand
+
+    def get_urls(self) -> list:
+        wrap = self.admin_site.admin_view
+        return [
+            path("import/", wrap(self.upload_view), name="capture_importjob_import"),
+            path("import/mapping/", wrap(self.mapping_view), name="capture_importjob_mapping"),
+            path(
+                "<int:job_id>/rejects/",
+                wrap(self.rejects_view),
+                name="capture_importjob_rejects",
+            ),
+            *super().get_urls(),
+        ]
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
+        return redirect("admin:capture_importjob_import")
+
+    @admin.display(description="Progress")
+    def progress(self, job: ImportJob) -> str:
+        if not job.total_rows:
+            return f"{job.processed_rows:,}"
+        return f"{job.processed_rows:,} / {job.total_rows:,} ({job.processed_rows / job.total_rows:.0%})"
+
+    @admin.action(
+        description="Requeue the selected failed imports (they resume where they stopped)"
+    )
+    def requeue(self, request: HttpRequest, queryset) -> None:
+        again = sum(importer.requeue(job) for job in queryset.filter(status=ImportStatus.FAILED))
+        self.message_user(request, f"Requeued {again} import(s).")
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ):
+        job = self.get_object(request, object_id)
+        extra = {
+            "job": job,
+            "running": job is not None
+            and job.status in {ImportStatus.QUEUED, ImportStatus.RUNNING},
+            "percent": round(100 * job.processed_rows / job.total_rows)
+            if job and job.total_rows
+            else 0,
+        }
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ImportUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            name = default_storage.save(f"imports/{Path(upload.name).name}", upload)
+            try:
+                importer.preview(default_storage, name)
+            except importer.ImportFileError as error:
+                default_storage.delete(name)
+                form.add_error("file", str(error))
+            else:
+                source = form.cleaned_data["source"]
+                token = signing.dumps(
+                    {
+                        "file": name,
+                        "source": source.pk if source else None,
+                        "region": form.cleaned_data["region"],
+                        "dry_run": form.cleaned_data["dry_run"],
+                    },
+                    salt=UPLOAD_SALT,
+                )
+                return redirect(f"{reverse('admin:capture_importjob_mapping')}?upload={token}")
+        return self._render(request, "upload.html", "Import leads from CSV", {"form": form})
+
+    def mapping_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        token = request.GET.get("upload", "")
+        try:
+            upload = signing.loads(token, salt=UPLOAD_SALT, max_age=timedelta(days=1))
+            layout, samples = importer.preview(default_storage, upload["file"], rows=3)
+        except (signing.BadSignature, importer.ImportFileError, OSError):
+            self.message_user(
+                request, "That upload has expired; upload the file again.", messages.ERROR
+            )
+            return redirect("admin:capture_importjob_import")
+        guess = importer.guess_mapping(layout.headers)
+        form = ImportMappingForm(request.POST or None, headers=layout.headers, guess=guess)
+        if request.method == "POST" and form.is_valid():
+            job = importer.create_job(
+                file_name=upload["file"],
+                mapping=form.mapping,
+                source=Source.objects.filter(pk=upload["source"]).first(),
+                region=upload["region"],
+                dry_run=upload["dry_run"],
+                created_by=request.user,
+            )
+            self.message_user(request, f"Import {job.pk} is queued; this page follows it.")
+            return redirect("admin:capture_importjob_change", job.pk)
+        columns = [
+            (bound, header, [row[i] if i < len(row) else "" for row in samples])
+            for i, (bound, header) in enumerate(form.rows())
+        ]
+        context = {
+            "form": form,
+            "columns": columns,
+            "upload": upload,
+            "file": Path(upload["file"]).name,
+        }
+        return self._render(request, "mapping.html", "Map the columns", context)
+
+    def rejects_view(self, request: HttpRequest, job_id: int) -> FileResponse:
+        job = get_object_or_404(ImportJob, pk=job_id)
+        if not self.has_view_permission(request, job) or not job.rejects:
+            raise Http404
+        return FileResponse(
+            job.rejects.open("rb"),
+            as_attachment=True,
+            filename=f"import-{job.pk}-rejects.csv",
+            content_type="text/csv; charset=utf-8",
+        )
+
+    def _render(
+        self, request: HttpRequest, template: str, title: str, context: dict
+    ) -> HttpResponse:
+        return TemplateResponse(
+            request,
+            f"admin/capture/importjob/{template}",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": title,
+                **context,
+            },
+        )
