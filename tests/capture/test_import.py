@@ -325,13 +325,17 @@ def test_duplicates_in_the_file_and_in_the_database_merge_instead_of_duplicating
         ada(email="", first="Bob", phone="(415) 555-0199", service=""),  # 6: row 3's phone
     ]
 
-    job = run_import(csv_text(rows), batch_size=2)  # rows 3 and 5 are in different batches
+    source = Source.objects.create(name="Old CRM", channel="import")
+
+    job = run_import(csv_text(rows), batch_size=2, source=source)  # rows 3, 5: two batches
 
     assert Lead.objects.count() == 3
     assert (job.created_count, job.merged_count, job.rejected_count) == (2, 3, 0)
     bob = Lead.objects.get(email="bob@example.com")
     assert bob.custom_fields == {"service": "windows"}
-    assert Lead.objects.get(email="ada@example.com").last_name == "King"
+    ada_lead = Lead.objects.get(email="ada@example.com")
+    assert (ada_lead.last_name, ada_lead.company.name) == ("King", "Analytical Engines")
+    assert ada_lead.source == source  # it had none: the import's fills the gap
     statuses = dict(Submission.objects.values_list("idempotency_key", "status"))
     assert statuses[f"import:{job.pk}:3"] == SubmissionStatus.ACCEPTED
     assert statuses[f"import:{job.pk}:5"] == SubmissionStatus.MERGED
