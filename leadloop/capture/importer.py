@@ -11,6 +11,7 @@ are held at a time (a dry run also keeps the contact keys it has seen; see `_See
 """
 
 import csv
+import gc
 import io
 import json
 import logging
@@ -35,6 +36,7 @@ from pydantic import ValidationError
 
 from leadloop import journey
 from leadloop.capture import services
+from leadloop.capture.cleaning import CONTROL_CHARACTERS
 from leadloop.capture.models import (
     CaptureChannel,
     ImportJob,
@@ -303,7 +305,9 @@ def _unique_headers(cells: list[str]) -> list[str]:
     """Header names as the mapping keys them: trimmed, blanks named, repeats numbered."""
     headers: list[str] = []
     for index, cell in enumerate(cells, start=1):
-        base = " ".join(cell.split()) or f"Column {index}"
+        # Control characters go: a header is echoed in errors, which PostgreSQL's jsonb keeps
+        # only without NUL.
+        base = " ".join(CONTROL_CHARACTERS.sub("", cell).split()) or f"Column {index}"
         name, n = base, 2
         while name in headers:
             name, n = f"{base} ({n})", n + 1
@@ -379,9 +383,10 @@ def preview(storage: Storage, name: str, rows: int = 3) -> tuple[CsvLayout, list
 @dataclass
 class CheckedRow:
     number: int  # as a spreadsheet shows it: the header is row 1
-    raw: dict[str, str]
+    raw_json: str  # the row as given, {header: cell}: what its Submission keeps
     body: LeadIn | None = None
     errors: list[dict] = field(default_factory=list)
+    raw: dict[str, str] | None = None  # for the rejects report: rejected rows only
 
 
 class RowPlan:
@@ -404,7 +409,8 @@ class RowPlan:
         return raw
 
     def check(self, number: int, cells: list[str]) -> CheckedRow:
-        row = CheckedRow(number, self.raw(cells))
+        raw = self.raw(cells)
+        row = CheckedRow(number, json.dumps(raw, ensure_ascii=False))
         payload, errors = self._payload(cells)
         try:
             body = LeadIn.model_validate(payload)
@@ -413,7 +419,8 @@ class RowPlan:
         else:
             if not errors:
                 row.body = body
-        row.errors = errors
+        if errors:
+            row.errors, row.raw = errors, raw
         return row
 
     def _payload(self, cells: list[str]) -> tuple[dict, list[dict]]:
@@ -622,7 +629,8 @@ def execute(
     """Run a job this process has claimed; its row ends done, failed, or queued for a retry.
     `parallel` checks rows in a second process (default: when there are many rows to go)."""
     try:
-        _run(job, on_progress, batch_size, parallel)
+        with fewer_collections():
+            _run(job, on_progress, batch_size, parallel)
     except LostClaim:
         logger.warning("import %s was taken over by another worker; stopping", job.pk)
     except ImportFileError as error:
@@ -641,6 +649,22 @@ def execute(
         )
     job.refresh_from_db()
     return job
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Keep Python's cyclic garbage collector off the objects that were there before the
+    import (Django's, the app's: hundreds of thousands) and let it run less often on a
+    batch's thousands of short-lived model objects, which reference counting frees anyway.
+    Measured: a fifth of the import's CPU time went to collections that found nothing."""
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(max(threshold[0], 10_000), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 def _run(
@@ -741,10 +765,11 @@ def send_checked_batches(source: BinaryIO, sink: BinaryIO) -> None:
     """The child's side: read its orders, send each checked batch, then None (or the error)."""
     path, plan, skip, batch_size = pickle.load(source)  # noqa: S301 (from our own parent)
     try:
-        for batch in checked_batches(path, plan, skip, batch_size):
-            pickle.dump(batch, sink, protocol=pickle.HIGHEST_PROTOCOL)
-        pickle.dump(None, sink)
-        sink.flush()
+        with fewer_collections():
+            for batch in checked_batches(path, plan, skip, batch_size):
+                pickle.dump(batch, sink, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(None, sink)
+            sink.flush()
     except BrokenPipeError:
         return  # the importing process stopped: so does this one
     except Exception as error:
@@ -770,7 +795,7 @@ def _import_batch(
             Submission(
                 channel=CaptureChannel.IMPORT,
                 source=source,
-                raw=json.dumps(row.raw, ensure_ascii=False),
+                raw=row.raw_json,
                 status=SubmissionStatus.REJECTED if row.body is None else SubmissionStatus.RECEIVED,
                 errors=row.errors,
                 idempotency_key=f"import:{job.pk}:{row.number}",
