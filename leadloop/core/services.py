@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from leadloop.core.models import (
@@ -78,9 +79,11 @@ def companies_by_name(names: Iterable[str]) -> dict[str, Company]:
     if not wanted:
         return {}
     found: dict[str, Company] = {}
-    for company in Company.objects.filter(
-        Q(*[Q(name__iexact=name) for name in wanted.values()], _connector=Q.OR)
-    ).order_by("id"):
+    # One IN on the lower-cased name. An OR of iexact lookups scanned the table once per name
+    # (2.6 s for a batch of 900 names among 50,000 companies), and SQLite refuses an OR of
+    # 1,000 terms outright ("Expression tree is too large").
+    matches = Company.objects.annotate(key=Lower("name")).filter(key__in=list(wanted))
+    for company in matches.order_by("id"):
         found.setdefault(company.name.lower(), company)
     missing = [Company(name=name) for key, name in wanted.items() if key not in found]
     for company in Company.objects.bulk_create(missing):

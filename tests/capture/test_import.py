@@ -347,6 +347,19 @@ def test_duplicates_in_the_file_and_in_the_database_merge_instead_of_duplicating
 
 
 @pytest.mark.django_db
+def test_a_batch_of_a_thousand_different_companies_imports():
+    """SQLite refuses an OR of 1,000 terms: company lookups must not build one."""
+    Company.objects.create(name="ACME 7")
+    rows = [ada(email=f"p{n}@example.com", company=f"Acme {n}") for n in range(1000)]
+
+    job = run_import(csv_text(rows))
+
+    assert (job.status, job.created_count) == ("done", 1000), job.last_error
+    assert Company.objects.count() == 1000  # "Acme 7" met "ACME 7"
+    assert Lead.objects.get(email="p7@example.com").company.name == "ACME 7"
+
+
+@pytest.mark.django_db
 def test_a_dry_run_writes_nothing_but_predicts_the_real_import_and_reports_rejects():
     journey.admit([LeadIntake(channel="api", email="ada@example.com")])
     before = (Lead.objects.count(), Event.objects.count(), Consent.objects.count())
