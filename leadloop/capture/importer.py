@@ -791,16 +791,15 @@ def _import_batch(
     rejected = [row for row in rows if row.body is None]
     with transaction.atomic():
         now = timezone.now()
+        new_submission = _SubmissionMaker(
+            channel=CaptureChannel.IMPORT, source=source, received_at=now, processed_at=now
+        )
         submissions = [
-            Submission(
-                channel=CaptureChannel.IMPORT,
-                source=source,
+            new_submission(
                 raw=row.raw_json,
                 status=SubmissionStatus.REJECTED if row.body is None else SubmissionStatus.RECEIVED,
                 errors=row.errors,
                 idempotency_key=f"import:{job.pk}:{row.number}",
-                received_at=now,
-                processed_at=now,
             )
             for row in rows
         ]
@@ -830,6 +829,29 @@ def _import_batch(
             _save_progress(job)
     if job.dry_run:
         _save_progress(job)
+
+
+class _SubmissionMaker:
+    """Builds a batch's Submissions from positional values: Django's keyword path cost twice
+    as much, a tenth of the importing process's time. Fields set neither here nor per row keep
+    their model defaults, so a field added to Submission later needs nothing here."""
+
+    def __init__(self, *, source: Source | None, **shared: object) -> None:
+        fields = Submission._meta.concrete_fields
+        self.slots = {f.attname: i for i, f in enumerate(fields)}
+        self.template = [None if f.primary_key else f.get_default() for f in fields]
+        for name, value in {**shared, "source_id": source.pk if source else None}.items():
+            self.template[self.slots[name]] = value
+        self.source = source
+
+    def __call__(self, **values: object) -> Submission:
+        row = self.template.copy()
+        for name, value in values.items():
+            row[self.slots[name]] = value
+        submission = Submission(*row)
+        if self.source is not None:
+            submission.source = self.source  # cached: the intake reads its slug for the actor
+        return submission
 
 
 def _settle(settled: list[tuple[int, int, str]]) -> None:
