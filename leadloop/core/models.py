@@ -5,6 +5,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -83,6 +84,9 @@ class Company(models.Model):
     class Meta:
         verbose_name_plural = "companies"
         ordering = ["name"]
+        # Capture finds a lead's company by its name in any case, inside the write
+        # transaction: without this index that was a scan of every company.
+        indexes = [models.Index(Lower("name"), name="company_name_lower")]
 
     def __str__(self) -> str:
         return self.name
