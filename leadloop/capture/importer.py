@@ -681,8 +681,13 @@ def _run(
     4. Mark the job done.
     """
     path = job.file.path
-    with open_csv_path(path) as (layout, reader):
-        total = count_rows(reader)
+    try:
+        with open_csv_path(path) as (layout, reader):
+            total = count_rows(reader)
+    except FileNotFoundError:
+        raise ImportFileError(
+            f"The uploaded file {job.file.name} is gone; upload it again."
+        ) from None
     problems = check_mapping(layout.headers, job.mapping) + check_region(job.default_region)
     if problems:
         raise ImportFileError(" ".join(problems))

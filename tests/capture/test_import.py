@@ -403,6 +403,18 @@ def test_a_file_that_is_not_utf8_fails_before_importing_anything():
 
 
 @pytest.mark.django_db
+def test_a_job_whose_file_is_gone_fails_at_once_instead_of_retrying():
+    job = queued_job(csv_text([ada()]))
+    default_storage.delete(job.file.name)
+    assert importer.claim(job)
+
+    importer.execute(job)
+
+    assert (job.status, job.attempts) == (ImportStatus.FAILED, 1)
+    assert "is gone" in job.last_error
+
+
+@pytest.mark.django_db
 def test_a_cell_too_large_for_csv_fails_the_file_with_its_row():
     content = csv_text([ada(), ada(service="x" * 200_000)])
 
