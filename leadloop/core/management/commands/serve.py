@@ -62,10 +62,11 @@ class Command(BaseCommand):
                     str(threads),
                     "--worker-class",
                     "gthread",
-                    "--access-logfile",
-                    "-" if options["verbosity"] > 1 else "/dev/null",
                     "--graceful-timeout",
                     "10",
+                    # No access log unless asked: gunicorn formats every line even for
+                    # /dev/null, a cost on every request.
+                    *(["--access-logfile", "-"] if options["verbosity"] > 1 else []),
                 ]
             )
         ]
