@@ -7,11 +7,14 @@ Every entry point (hosted page, widget, chat, API, import) goes through `receive
 3. clean input goes through `journey.admit` and the submission is marked accepted or merged in
    the same transaction, so the caller acknowledges only what is committed;
 4. an unexpected failure leaves the submission `failed` with a due time: the sweep retries it.
+Under a burst, the live path (`capture`) takes the requests of a web process that arrive
+together through 1-3 at once: one commit of their raw bodies, then one journey.
 """
 
 import json
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -32,6 +35,7 @@ from leadloop.capture.models import (
 )
 from leadloop.capture.schemas import FormSubmissionIn, LeadIn, pydantic_errors
 from leadloop.core import durable
+from leadloop.core.batching import Batcher
 from leadloop.core.models import Lead, Source
 from leadloop.core.types import ConsentGiven, LeadIntake
 
@@ -79,45 +83,89 @@ def receive(
 ) -> tuple[Submission, bool]:
     """Commit the raw body. Returns (submission, is_new); a repeated idempotency key returns the
     submission first stored under it."""
+    return _store(_submission(channel, raw, meta, form, source, idempotency_key))
+
+
+def _submission(
+    channel: str,
+    raw: str,
+    meta: RequestMeta,
+    form: Form | None,
+    source: Source | None,
+    idempotency_key: str,
+) -> Submission:
     version = form.versions.filter(number=form.version).first() if form else None
+    return Submission(
+        channel=channel,
+        form=form,
+        form_version=version,
+        source=source or (form.source if form else None),
+        raw=raw,
+        idempotency_key=idempotency_key,
+        ip_address=meta.ip_address,
+        user_agent=meta.user_agent[:500],
+        origin=meta.origin[:500],
+        next_attempt_at=timezone.now() + PROCESSING_LEASE,
+    )
+
+
+def _store(submission: Submission) -> tuple[Submission, bool]:
+    # Outside a transaction the INSERT commits on its own, and SQLite's write lock is held only
+    # while it runs, not while the ORM builds it; inside the caller's transaction a savepoint
+    # keeps a duplicate idempotency key from spoiling that transaction.
+    in_transaction = transaction.get_connection().in_atomic_block
     try:
-        with transaction.atomic():
-            submission = Submission.objects.create(
-                channel=channel,
-                form=form,
-                form_version=version,
-                source=source or (form.source if form else None),
-                raw=raw,
-                idempotency_key=idempotency_key,
-                ip_address=meta.ip_address,
-                user_agent=meta.user_agent[:500],
-                origin=meta.origin[:500],
-                next_attempt_at=timezone.now() + PROCESSING_LEASE,
-            )
+        with transaction.atomic() if in_transaction else nullcontext():
+            submission.save(force_insert=True)
         return submission, True
     except IntegrityError:
-        if not idempotency_key:
+        if not submission.idempotency_key:
             raise
-        return Submission.objects.get(source=source, idempotency_key=idempotency_key), False
+        first = Submission.objects.get(
+            source=submission.source_id, idempotency_key=submission.idempotency_key
+        )
+        return first, False
 
 
 def process(submission: Submission) -> Outcome:
+    cleaned = _clean(submission)
+    if isinstance(cleaned, Outcome):
+        return cleaned
+    return _admit_and_settle([(submission, cleaned)])[0]
+
+
+def _clean(submission: Submission) -> LeadIntake | Outcome:
+    """The intake of a stored submission, or its answer when what arrived is rejected."""
     try:
-        intake = _intake_from(submission)
+        return _intake_from(submission)
     except Rejected as rejection:
         _settle(submission, SubmissionStatus.REJECTED, errors=rejection.errors)
         return Outcome(submission, errors=rejection.errors)
+
+
+def _admit_and_settle(items: list[tuple[Submission, LeadIntake]]) -> list[Outcome]:
+    """Admit cleaned submissions in one transaction and mark each accepted or merged."""
+    if not items:
+        return []
     try:
         with transaction.atomic():
-            admission = journey.admit([intake])[0]
-            tracking.identify(submission.visitor_key, admission.lead)
-            status = SubmissionStatus.ACCEPTED if admission.created else SubmissionStatus.MERGED
-            _settle(submission, status, lead=admission.lead)
+            admissions = journey.admit([intake for _, intake in items])
+            for (submission, _), admission in zip(items, admissions, strict=True):
+                tracking.identify(submission.visitor_key, admission.lead)
+                status = SubmissionStatus.ACCEPTED if admission.created else SubmissionStatus.MERGED
+                _settle(submission, status, lead=admission.lead)
     except Exception as error:
+        if len(items) > 1:
+            # One bad submission must not fail the others that shared its transaction.
+            return [outcome for item in items for outcome in _admit_and_settle([item])]
+        submission = items[0][0]
         logger.exception("submission %s failed; the sweep will retry it", submission.pk)
         _fail(submission, error)
-        return Outcome(submission)
-    return Outcome(submission, admission.lead, admission.created)
+        return [Outcome(submission)]
+    return [
+        Outcome(submission, admission.lead, admission.created)
+        for (submission, _), admission in zip(items, admissions, strict=True)
+    ]
 
 
 def outcome_of(submission: Submission) -> Outcome:
@@ -135,12 +183,73 @@ def capture(
     source: Source | None = None,
     idempotency_key: str = "",
 ) -> Outcome:
-    submission, is_new = receive(
-        channel, raw, meta, form=form, source=source, idempotency_key=idempotency_key
-    )
-    if is_new:
-        return process(submission)
-    return _repeat(submission)
+    submission = _submission(channel, raw, meta, form, source, idempotency_key)
+    if transaction.get_connection().in_atomic_block:
+        # Inside the caller's transaction (invisible to other connections): never in another
+        # thread's batch.
+        result = _capture_all([submission])[0]
+    else:
+        result = _captured_together.submit(submission)
+    if isinstance(result, Exception):
+        raise result
+    if isinstance(result, Submission):
+        return _repeat(result)
+    return result
+
+
+def _capture_all(submissions: list[Submission]) -> list[Outcome | Submission | Exception]:
+    """Receive then process submissions that arrived together: their raw bodies are committed
+    first (one INSERT), then the clean ones are admitted in one transaction. Each gets its own
+    answer: an Outcome, the first submission of a repeated idempotency key (its caller waits
+    for that one's answer, outside the batch), or the exception that failed only it."""
+    results: list[Outcome | Submission | Exception] = []
+    admitting: list[tuple[int, Submission, LeadIntake]] = []
+    for index, stored in enumerate(_store_all(submissions)):
+        results.append(stored if isinstance(stored, Exception) else stored[0])
+        if isinstance(stored, Exception) or not stored[1]:
+            continue
+        submission = stored[0]
+        try:
+            cleaned = _clean(submission)
+        except Exception as error:  # left received: the sweep retries it
+            results[index] = error
+            continue
+        if isinstance(cleaned, Outcome):
+            results[index] = cleaned
+        else:
+            admitting.append((index, submission, cleaned))
+    outcomes = _admit_and_settle([(submission, intake) for _, submission, intake in admitting])
+    for (index, _, _), outcome in zip(admitting, outcomes, strict=True):
+        results[index] = outcome
+    return results
+
+
+def _store_all(submissions: list[Submission]) -> list[tuple[Submission, bool] | Exception]:
+    if len(submissions) > 1:
+        try:
+            with transaction.atomic():
+                Submission.objects.bulk_create(submissions)
+            return [(submission, True) for submission in submissions]
+        except Exception:
+            # A repeated idempotency key among them (or one bad row): store each on its own,
+            # so each gets its own answer.
+            for submission in submissions:
+                submission.pk, submission._state.adding = None, True
+    stored: list[tuple[Submission, bool] | Exception] = []
+    for submission in submissions:
+        try:
+            stored.append(_store(submission))
+        except Exception as error:
+            stored.append(error)
+    return stored
+
+
+# Group commit for the live path. Under a burst, the request threads of a web process that
+# arrive while one of them is capturing queue up, and the next turn captures them all: one
+# INSERT of raw bodies, one journey (one lead lookup, one insert per table) for the batch,
+# instead of one of each per request; on SQLite, two turns at the write lock instead of two
+# per request. A request that finds nobody capturing is served at once, without waiting.
+_captured_together: Batcher[Submission, Outcome | Submission | Exception] = Batcher(_capture_all)
 
 
 def _repeat(submission: Submission) -> Outcome:
