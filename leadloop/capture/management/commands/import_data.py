@@ -43,6 +43,7 @@ class Command(BaseCommand):
         resume.add_argument("--rejects", type=Path, help="also copy the rejects report here")
 
     def handle(self, *, kind: str, **options) -> None:
+        self.stderr.style_func = None  # progress, not errors: no red on a terminal
         job = self._resume(options["job"]) if kind == "resume" else self._start(options)
         if not importer.claim(job):
             raise CommandError(f"Import {job.pk} is already being run by another process.")
