@@ -20,6 +20,7 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from pydantic import ValidationError
 
@@ -152,8 +153,7 @@ def _admit_and_settle(items: list[tuple[Submission, LeadIntake]]) -> list[Outcom
             admissions = journey.admit([intake for _, intake in items])
             for (submission, _), admission in zip(items, admissions, strict=True):
                 tracking.identify(submission.visitor_key, admission.lead)
-                status = SubmissionStatus.ACCEPTED if admission.created else SubmissionStatus.MERGED
-                _settle(submission, status, lead=admission.lead)
+            _settle_admitted([submission for submission, _ in items], admissions)
     except Exception as error:
         if len(items) > 1:
             # One bad submission must not fail the others that shared its transaction.
@@ -288,6 +288,33 @@ def _settle(
             "visitor_key",
             "is_partial",
         ]
+    )
+
+
+def _settle_admitted(submissions: list[Submission], admissions: list[journey.Admission]) -> None:
+    """`_settle` for a batch of admitted submissions, in one UPDATE: a CASE on the primary key
+    for what differs (as the importer does). An UPDATE per submission was a third of the
+    ORM work of a batch, all of it under SQLite's write lock."""
+    now = timezone.now()
+    for submission, admission in zip(submissions, admissions, strict=True):
+        created = admission.created
+        submission.status = SubmissionStatus.ACCEPTED if created else SubmissionStatus.MERGED
+        submission.lead, submission.errors = admission.lead, []
+        submission.processed_at, submission.next_attempt_at = now, None
+    whens = " ".join(["WHEN %s THEN %s"] * len(submissions))
+
+    def by_submission(attribute: str) -> RawSQL:
+        values = [v for s in submissions for v in (s.pk, getattr(s, attribute))]
+        return RawSQL(f"CASE id {whens} END", values)  # noqa: S611 (placeholders only)
+
+    Submission.objects.filter(pk__in=[s.pk for s in submissions]).update(
+        status=by_submission("status"),
+        lead_id=by_submission("lead_id"),
+        visitor_key=by_submission("visitor_key"),
+        is_partial=by_submission("is_partial"),
+        errors=[],
+        processed_at=now,
+        next_attempt_at=None,
     )
 
 
