@@ -174,16 +174,7 @@ UPLOAD_SALT = "leadloop.capture.import-upload"
 class ImportJobAdmin(admin.ModelAdmin):
     """Import jobs are started from the upload and mapping pages, then only watched here."""
 
-    list_display = [
-        "created_at",
-        "file",
-        "status",
-        "dry_run",
-        "progress",
-        "created_count",
-        "merged_count",
-        "rejected_count",
-    ]
+    list_display = ["created_at", "file", "status", "dry_run", "progress", "outcome"]
     list_filter = ["status", "dry_run"]
     fields = [
         "status",
@@ -233,6 +224,10 @@ class ImportJobAdmin(admin.ModelAdmin):
         if not job.total_rows:
             return f"{job.processed_rows:,}"
         return f"{job.processed_rows:,} / {job.total_rows:,} ({job.processed_rows / job.total_rows:.0%})"
+
+    @admin.display(description="New · merged · rejected")
+    def outcome(self, job: ImportJob) -> str:
+        return f"{job.created_count:,} · {job.merged_count:,} · {job.rejected_count:,}"
 
     @admin.action(
         description="Requeue the selected failed imports (they resume where they stopped)"
