@@ -24,7 +24,7 @@ from pathlib import Path
 import phonenumbers
 
 from leadloop.bench import load
-from leadloop.bench.server import Server, add_source, run_leadloop
+from leadloop.bench.server import Server, add_source, process_cpu_seconds, run_leadloop
 
 DEFAULT_REQUESTS = 3000
 DEFAULT_CONCURRENCY = "16,64"
@@ -176,11 +176,12 @@ def settle_check(env: dict[str, str]) -> str:
 
 @dataclass
 class Measured:
-    """A run and the CPU it cost: the server's, and what the rest of the machine used meanwhile
-    (another job on a shared machine shows up there, not as a slower server)."""
+    """A run and the CPU it cost: the server's, PostgreSQL's, and what the rest of the machine
+    used meanwhile (another job on a shared machine shows up there, not as a slower server)."""
 
     result: load.RunResult
     server_cpu: float
+    database_cpu: float
     machine_cpu: float
 
     @property
@@ -188,11 +189,20 @@ class Measured:
         return 1000 * self.server_cpu / self.result.requests
 
     @property
+    def database_ms_per_request(self) -> float:
+        return 1000 * self.database_cpu / self.result.requests
+
+    @property
     def elsewhere(self) -> float:
-        """CPU used by neither the server nor the load generator, as a share of the machine."""
+        """CPU used by neither the server, its database nor the load generator, as a share
+        of the machine."""
         result = self.result
-        other = self.machine_cpu - self.server_cpu - result.client_cpu
-        return max(0.0, other / (result.wall * (os.cpu_count() or 1)))
+        ours = self.server_cpu + self.database_cpu + result.client_cpu
+        return max(0.0, (self.machine_cpu - ours) / (result.wall * (os.cpu_count() or 1)))
+
+
+def postgres_cpu_seconds() -> float:
+    return process_cpu_seconds(lambda name, session: name == "postgres")
 
 
 def machine_cpu_seconds() -> float:
@@ -201,25 +211,46 @@ def machine_cpu_seconds() -> float:
     return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
+QUIET = 0.10  # background CPU below this share of the machine counts as quiet
+
+
+def background_load(seconds: float = 2.0) -> float:
+    """The share of the machine busy while our server idles: someone else's work."""
+    before = machine_cpu_seconds()
+    time.sleep(seconds)
+    return (machine_cpu_seconds() - before) / (seconds * (os.cpu_count() or 1))
+
+
+def wait_for_quiet(limit: float) -> float:
+    """On a shared machine, wait (up to `limit` seconds) until nobody else is busy."""
+    deadline = time.monotonic() + limit
+    load = background_load()
+    while load > QUIET and time.monotonic() < deadline:
+        load = background_load()
+    return load
+
+
 def measured_drive(server: Server, requests: list[bytes], concurrency: int) -> Measured:
-    server_cpu, machine = server.cpu_seconds(), machine_cpu_seconds()
+    before = server.cpu_seconds(), postgres_cpu_seconds(), machine_cpu_seconds()
     result = load.drive(server.url, requests, concurrency, RUN_TIME_LIMIT)
-    return Measured(result, server.cpu_seconds() - server_cpu, machine_cpu_seconds() - machine)
+    after = server.cpu_seconds(), postgres_cpu_seconds(), machine_cpu_seconds()
+    return Measured(result, *(a - b for a, b in zip(after, before, strict=True)))
 
 
 COLUMNS = (
-    f"  {'':<22}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'errors':>7}"
-    f"{'server CPU':>12}{'client CPU':>11}{'elsewhere':>10}"
+    f"  {'':<22}{'req/s':>7}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'errors':>7}"
+    f"{'CPU/req: server':>17}{'database':>10}{'client CPU':>11}{'elsewhere':>10}"
 )
 
 
 def row(label: str, run: Measured) -> str:
     result = run.result
+    database = f"{run.database_ms_per_request:.2f} ms" if run.database_cpu else "-"
     return (
-        f"  {label:<22}{result.rate:>8.0f}{result.percentile(50):>8.1f}"
+        f"  {label:<22}{result.rate:>7.0f}{result.percentile(50):>8.1f}"
         f"{result.percentile(99):>8.1f}{result.max_ms:>8.1f}{result.errors:>7}"
-        f"{run.server_ms_per_request:>8.2f} ms{100 * result.client_cpu / result.wall:>10.0f}%"
-        f"{100 * run.elsewhere:>9.0f}%"
+        f"{run.server_ms_per_request:>14.2f} ms{database:>10}"
+        f"{100 * result.client_cpu / result.wall:>10.0f}%{100 * run.elsewhere:>9.0f}%"
     )
 
 
@@ -232,6 +263,7 @@ def run(
     workers: int | None = None,
     threads: int | None = None,
     check_client: bool = False,
+    wait_quiet: float = 0.0,
     out=sys.stdout,
 ) -> bool:
     """Run the benchmark and print its table; True when every request succeeded."""
@@ -249,7 +281,18 @@ def run(
             env.pop("DATABASE_URL", None)
             if database_url:
                 env["DATABASE_URL"] = database_url
-            return _run(env, home, requests, levels, postgres, workers, threads, check_client, out)
+            return _run(
+                env,
+                home,
+                requests,
+                levels,
+                postgres,
+                workers,
+                threads,
+                check_client,
+                wait_quiet,
+                out,
+            )
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -259,7 +302,9 @@ def _nothing() -> Iterator[None]:
     yield None
 
 
-def _run(env, home, requests, levels, postgres, workers, threads, check_client, out) -> bool:
+def _run(
+    env, home, requests, levels, postgres, workers, threads, check_client, wait_quiet, out
+) -> bool:
     run_leadloop(env, "migrate", "--verbosity", "0")
     key = add_source(env, "Benchmark feed")
     server = Server(env, home / "serve.log", workers=workers, threads=threads)
@@ -278,6 +323,9 @@ def _run(env, home, requests, levels, postgres, workers, threads, check_client, 
         print(COLUMNS, file=out)
         sent = 0
         for level in levels:
+            if wait_quiet:
+                background = wait_for_quiet(wait_quiet)
+                print(f"  background load before c{level}: {100 * background:.0f}%", file=out)
             leads = measured_drive(server, lead_requests(host, key, requests, sent), level)
             sent += requests
             floor = measured_drive(server, floor_requests(host, requests), level)
@@ -321,6 +369,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check-client", action="store_true", help="also measure the floor with wrk"
     )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each level, wait up to this long for other work on the machine to stop",
+    )
 
 
 def run_from_options(options: dict) -> bool:
@@ -332,6 +387,7 @@ def run_from_options(options: dict) -> bool:
         workers=options["workers"],
         threads=options["threads"],
         check_client=options["check_client"],
+        wait_quiet=options["wait_quiet"],
     )
 
 

@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -42,6 +43,22 @@ def add_source(env: dict[str, str], name: str) -> str:
     """Create a lead source through `leadloop sources add` (core.services.create_source) and
     return its API key, which that command prints on its last line."""
     return run_leadloop(env, "sources", "add", name).strip().splitlines()[-1]
+
+
+def process_cpu_seconds(wanted: Callable[[str, int], bool]) -> float:
+    """CPU time (user + system) used so far by the processes for which wanted(command name,
+    session id) is true, from /proc/<pid>/stat."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended while we looked
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        if wanted(name, int(fields[3])):  # field 6 of stat(5): the session id
+            total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 class Server:
@@ -117,15 +134,8 @@ class Server:
         workers: everything in the session it was started in), from /proc."""
         if self.process is None:
             return 0.0
-        total = 0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:  # the process ended while we looked
-                continue
-            if int(fields[3]) == self.process.pid:  # field 6 of stat(5): the session id
-                total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
-        return total / os.sysconf("SC_CLK_TCK")
+        session = self.process.pid
+        return process_cpu_seconds(lambda name, sid: sid == session)
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
