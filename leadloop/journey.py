@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from leadloop.compliance import services as compliance
 from leadloop.core import services as core
@@ -83,10 +84,12 @@ def _save_leads(admissions: list[Admission]) -> None:
     # One UPDATE per merged lead: bulk_update builds a CASE per field per lead, measured at
     # 1.8 ms a lead for these 11 fields (six times a plain UPDATE), the largest single cost of
     # a CSV import with 5% repeats and four times slower than creating on a re-import.
+    now = timezone.now()
     for key, lead in changed.items():
         if key not in unsaved:
+            lead.updated_at = now
             Lead.objects.filter(pk=lead.pk).update(
-                **{name: getattr(lead, name) for name in MERGED_FIELDS}
+                updated_at=now, **{name: getattr(lead, name) for name in MERGED_FIELDS}
             )
 
 

@@ -75,6 +75,15 @@ def test_a_second_submission_for_the_same_email_merges_with_200(api):
     assert updated.data["changes"] == {"fields.budget": [None, 500]}
 
 
+def test_a_merge_marks_the_lead_updated(api):
+    api(ADA)
+    captured = Lead.objects.get().updated_at
+
+    api({"email": ADA["email"], "first_name": "Augusta"})
+
+    assert Lead.objects.get().updated_at > captured
+
+
 def test_a_phone_only_lead_merges_on_its_e164_number(api):
     first = api({"phone": "415-555-0134"}).json()
     second = api({"phone": "+1 415 555 0134", "first_name": "Ada"})
