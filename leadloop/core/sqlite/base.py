@@ -71,38 +71,38 @@ def write_queue(database: str) -> WriteQueue | None:
 
 
 class QueuedCursorWrapper(base.SQLiteCursorWrapper):
-    """Queues a write that runs outside a transaction (SQLite's implicit one-statement one)."""
+    """Starts its connection's pending transaction before the first statement runs, and
+    queues a write that runs outside a transaction (SQLite's implicit one-statement one)."""
 
-    queue: WriteQueue | None = None
-    timeout: float = 5.0
+    database: "DatabaseWrapper"
 
     def execute(self, query, params=None):
-        if self.queue is None or self.connection.in_transaction or not WRITE_STATEMENT.match(query):
-            return super().execute(query, params)
-        with _held(self.queue, self.timeout):
-            return super().execute(query, params)
+        self.database.begin_if_pending()
+        if self._writes_alone(query):
+            with self.database.turn():
+                return super().execute(query, params)
+        return super().execute(query, params)
 
     def executemany(self, query, param_list):
-        if self.queue is None or self.connection.in_transaction or not WRITE_STATEMENT.match(query):
-            return super().executemany(query, param_list)
-        with _held(self.queue, self.timeout):
-            return super().executemany(query, param_list)
+        self.database.begin_if_pending()
+        if self._writes_alone(query):
+            with self.database.turn():
+                return super().executemany(query, param_list)
+        return super().executemany(query, param_list)
 
+    def executescript(self, script):
+        self.database.begin_if_pending()
+        return super().executescript(script)
 
-@contextmanager
-def _held(queue: WriteQueue, timeout: float) -> Iterator[None]:
-    acquired = queue.acquire(timeout)
-    try:
-        yield
-    finally:
-        if acquired:
-            queue.release()
+    def _writes_alone(self, query: str) -> bool:
+        return not self.connection.in_transaction and bool(WRITE_STATEMENT.match(query))
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._held_queue: WriteQueue | None = None
+        self._begin_pending = False
 
     def _queue(self) -> WriteQueue | None:
         return write_queue(str(self.settings_dict["NAME"]))
@@ -112,11 +112,31 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def create_cursor(self, name=None):
         cursor = self.connection.cursor(factory=QueuedCursorWrapper)
-        cursor.queue = self._queue()
-        cursor.timeout = self._timeout()
+        cursor.database = self
         return cursor
 
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Hold this database's write queue (for one autocommit write)."""
+        queue = self._queue()
+        acquired = queue is not None and queue.acquire(self._timeout())
+        try:
+            yield
+        finally:
+            if acquired:
+                queue.release()
+
     def _start_transaction_under_autocommit(self) -> None:
+        # BEGIN IMMEDIATE waits until the transaction's first statement: the Python between
+        # `atomic()` and that statement (bulk_create building its INSERT, say) then runs
+        # before this connection takes its turn at the write lock, not while holding it.
+        # Nothing reads or writes in between, so the transaction is the same.
+        self._begin_pending = True
+
+    def begin_if_pending(self) -> None:
+        if not self._begin_pending:
+            return
+        self._begin_pending = False
         queue = self._queue()
         if queue is not None and queue.acquire(self._timeout()):
             self._held_queue = queue
@@ -127,6 +147,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             raise
 
     def _leave_queue(self) -> None:
+        self._begin_pending = False
         queue, self._held_queue = self._held_queue, None
         if queue is not None:
             queue.release()
