@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand
 from leadloop.config import env
 
 DEFAULT_WORKERS = 2
-DEFAULT_THREADS = 8
+DEFAULT_THREADS = 16
 
 
 class Command(BaseCommand):
