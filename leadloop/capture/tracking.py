@@ -73,8 +73,13 @@ def first_touch_of(visitor_key: str) -> dict:
 
 def identify(visitor_key: str, lead: Lead) -> None:
     """Tie the anonymous visitor to the lead and put its earlier page views on the timeline."""
-    if visitor_key:
-        stitch_page_views(core.identify_visitor(visitor_key, lead))
+    if not visitor_key:
+        return
+    visitor, created = core.identify_visitor(visitor_key, lead)
+    # A visitor first seen just now has no page views to stitch; a view recorded after this
+    # reads the visitor's lead and stitches itself (record_page_view).
+    if not created:
+        stitch_page_views(visitor)
 
 
 def stitch_page_views(visitor: Visitor) -> int:

@@ -189,14 +189,16 @@ def merge_intake(lead: Lead, intake: LeadIntake, company: Company | None) -> dic
     return changes
 
 
-def identify_visitor(visitor_key: str, lead: Lead) -> Visitor:
+def identify_visitor(visitor_key: str, lead: Lead) -> tuple[Visitor, bool]:
+    """The visitor, now tied to the lead, and whether it was first seen just now."""
     now = timezone.now()
-    visitor, _ = Visitor.objects.get_or_create(key=visitor_key, defaults={"lead": lead})
-    if visitor.lead_id != lead.pk:
-        visitor.lead = lead
-    visitor.last_seen_at = now
-    visitor.save(update_fields=["lead", "last_seen_at"])
-    return visitor
+    visitor, created = Visitor.objects.get_or_create(
+        key=visitor_key, defaults={"lead": lead, "last_seen_at": now}
+    )
+    if not created:  # a new one was written with these values already
+        visitor.lead, visitor.last_seen_at = lead, now
+        visitor.save(update_fields=["lead", "last_seen_at"])
+    return visitor, created
 
 
 def lead_timeline(lead: Lead) -> list[Event]:
