@@ -8,6 +8,7 @@ so the ratio says how much the capture path costs over the stack itself.
 """
 
 import argparse
+import functools
 import os
 import random
 import re
@@ -124,14 +125,21 @@ def lead_payload(index: int, rng: random.Random) -> dict:
 
 
 def unique_phone(index: int) -> str:
-    """A valid US number that no other index gets (phonenumbers checks the exchange)."""
-    area = AREA_CODES[index % len(AREA_CODES)]
-    rest = index // len(AREA_CODES)
-    exchange = 201 + rest // 10000 % 700
-    number = f"+1 {area} {exchange} {rest % 10000:04d}"
-    if not phonenumbers.is_valid_number(phonenumbers.parse(number)):
-        return f"+1 415 201 {index % 10000:04d}"
-    return number
+    """A valid US number that no other index gets."""
+    exchanges = _valid_exchanges()
+    area, exchange = exchanges[index % len(exchanges)]
+    return f"+1 {area} {exchange} {index // len(exchanges) % 10000:04d}"
+
+
+@functools.cache
+def _valid_exchanges() -> list[tuple[int, int]]:
+    """The (area code, exchange) pairs phonenumbers accepts (it rejects 211, 555-01xx...)."""
+    return [
+        (area, exchange)
+        for area in AREA_CODES
+        for exchange in range(201, 1000)
+        if phonenumbers.is_valid_number(phonenumbers.parse(f"+1 {area} {exchange} 1234"))
+    ]
 
 
 def lead_requests(host: str, key: str, count: int, start: int, seed: int = 7) -> list[bytes]:
@@ -230,10 +238,16 @@ def wait_for_quiet(limit: float) -> float:
     return load
 
 
-def measured_drive(server: Server, requests: list[bytes], concurrency: int) -> Measured:
-    before = server.cpu_seconds(), postgres_cpu_seconds(), machine_cpu_seconds()
+def measured_drive(
+    server: Server, requests: list[bytes], concurrency: int, postgres: bool = False
+) -> Measured:
+    def cpu() -> tuple[float, float, float]:
+        database = postgres_cpu_seconds() if postgres else 0.0
+        return server.cpu_seconds(), database, machine_cpu_seconds()
+
+    before = cpu()
     result = load.drive(server.url, requests, concurrency, RUN_TIME_LIMIT)
-    after = server.cpu_seconds(), postgres_cpu_seconds(), machine_cpu_seconds()
+    after = cpu()
     return Measured(result, *(a - b for a, b in zip(after, before, strict=True)))
 
 
@@ -254,23 +268,24 @@ def row(label: str, run: Measured) -> str:
     )
 
 
-def run(
-    *,
-    requests: int = DEFAULT_REQUESTS,
-    concurrency: list[int] | None = None,
-    postgres: bool = False,
-    postgres_url: str = DEFAULT_POSTGRES,
-    workers: int | None = None,
-    threads: int | None = None,
-    check_client: bool = False,
-    wait_quiet: float = 0.0,
-    out=sys.stdout,
-) -> bool:
+@dataclass(frozen=True)
+class Options:
+    requests: int = DEFAULT_REQUESTS
+    concurrency: tuple[int, ...] = (16, 64)
+    postgres: bool = False
+    postgres_url: str = DEFAULT_POSTGRES
+    workers: int | None = None
+    threads: int | None = None
+    check_client: bool = False
+    wait_quiet: float = 0.0
+
+
+def run(options: Options, out=sys.stdout) -> bool:
     """Run the benchmark and print its table; True when every request succeeded."""
-    levels = concurrency or [int(c) for c in DEFAULT_CONCURRENCY.split(",")]
     home = Path(tempfile.mkdtemp(prefix="leadloop-bench-"))
+    database = postgres_database(options.postgres_url) if options.postgres else _nothing()
     try:
-        with postgres_database(postgres_url) if postgres else _nothing() as database_url:
+        with database as database_url:
             env = {
                 **os.environ,
                 "LEADLOOP_HOME": str(home),
@@ -281,18 +296,7 @@ def run(
             env.pop("DATABASE_URL", None)
             if database_url:
                 env["DATABASE_URL"] = database_url
-            return _run(
-                env,
-                home,
-                requests,
-                levels,
-                postgres,
-                workers,
-                threads,
-                check_client,
-                wait_quiet,
-                out,
-            )
+            return _run(options, env, home, out)
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -302,38 +306,37 @@ def _nothing() -> Iterator[None]:
     yield None
 
 
-def _run(
-    env, home, requests, levels, postgres, workers, threads, check_client, wait_quiet, out
-) -> bool:
+def _run(options: Options, env: dict[str, str], home: Path, out) -> bool:
     run_leadloop(env, "migrate", "--verbosity", "0")
     key = add_source(env, "Benchmark feed")
-    server = Server(env, home / "serve.log", workers=workers, threads=threads)
+    server = Server(env, home / "serve.log", workers=options.workers, threads=options.threads)
     ok = True
     with server:
         host = f"127.0.0.1:{server.port}"
-        shape = _shape(server)
-        engine = "PostgreSQL" if postgres else "SQLite"
+        engine = "PostgreSQL" if options.postgres else "SQLite"
         print(
-            f"leadloop capture benchmark: {engine}, gunicorn {shape}, {requests} requests per "
-            f"run, {os.cpu_count()} CPUs, loopback",
+            f"leadloop capture benchmark: {engine}, gunicorn {_shape(server)}, "
+            f"{options.requests} requests per run, {os.cpu_count()} CPUs, loopback",
             file=out,
         )
         load.drive(server.url, lead_requests(host, key, WARMUP_REQUESTS, 10**7), 16)
         load.drive(server.url, floor_requests(host, WARMUP_REQUESTS), 16)
         print(COLUMNS, file=out)
         sent = 0
-        for level in levels:
-            if wait_quiet:
-                background = wait_for_quiet(wait_quiet)
+        for level in options.concurrency:
+            if options.wait_quiet:
+                background = wait_for_quiet(options.wait_quiet)
                 print(f"  background load before c{level}: {100 * background:.0f}%", file=out)
-            leads = measured_drive(server, lead_requests(host, key, requests, sent), level)
-            sent += requests
-            floor = measured_drive(server, floor_requests(host, requests), level)
+            leads_in = lead_requests(host, key, options.requests, sent)
+            sent += options.requests
+            leads = measured_drive(server, leads_in, level, options.postgres)
+            floor_in = floor_requests(host, options.requests)
+            floor = measured_drive(server, floor_in, level, options.postgres)
             print(row(f"c{level} POST /api/v1/leads", leads), file=out)
             print(row(f"c{level} floor", floor), file=out)
             ratio = leads.result.rate / floor.result.rate
             print(f"  {'':<22}ratio leads/s ÷ floor/s = {ratio:.2f}", file=out)
-            if check_client:
+            if options.check_client:
                 wrk = load.wrk_rate(f"{server.url}/bench/floor", level)
                 if wrk is not None:
                     print(f"  {'':<22}wrk on the floor: {wrk:.0f} req/s", file=out)
@@ -379,15 +382,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_from_options(options: dict) -> bool:
+    """Run with the options `add_arguments` parsed (from argparse or the management command)."""
     return run(
-        requests=options["requests"],
-        concurrency=[int(c) for c in str(options["concurrency"]).split(",")],
-        postgres=options["postgres"],
-        postgres_url=options["postgres_url"].rstrip("/"),
-        workers=options["workers"],
-        threads=options["threads"],
-        check_client=options["check_client"],
-        wait_quiet=options["wait_quiet"],
+        Options(
+            requests=options["requests"],
+            concurrency=tuple(int(c) for c in str(options["concurrency"]).split(",")),
+            postgres=options["postgres"],
+            postgres_url=options["postgres_url"].rstrip("/"),
+            workers=options["workers"],
+            threads=options["threads"],
+            check_client=options["check_client"],
+            wait_quiet=options["wait_quiet"],
+        )
     )
 
 
