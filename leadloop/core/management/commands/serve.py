@@ -64,6 +64,9 @@ class Command(BaseCommand):
                     "gthread",
                     "--graceful-timeout",
                     "10",
+                    # gunicorn's control socket has one fixed path per user: several web
+                    # processes on one machine (the scale-out shape) would fight over it.
+                    "--no-control-socket",
                     # No access log unless asked: gunicorn formats every line even for
                     # /dev/null, a cost on every request.
                     *(["--access-logfile", "-"] if options["verbosity"] > 1 else []),
