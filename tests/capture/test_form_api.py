@@ -198,3 +198,19 @@ def test_a_beacon_from_a_site_no_form_allows_is_refused(client, quote_form):
 
     assert response.status_code == 403
     assert not PageView.objects.exists()
+
+
+def test_behind_a_tls_proxy_our_own_https_origin_is_same_origin(client, quote_form, settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+    def post(**proxy_headers):
+        return client.post(
+            "/api/v1/forms/cleanpro-quote/submissions?mode=chat",
+            json.dumps({"answers": STEP_TWO}),
+            content_type="application/json",
+            HTTP_ORIGIN="https://testserver",
+            **proxy_headers,
+        )
+
+    assert post().status_code == 403
+    assert post(HTTP_X_FORWARDED_PROTO="https").status_code == 201
