@@ -209,6 +209,7 @@ def test_behind_a_tls_proxy_our_own_https_origin_is_same_origin(client, quote_fo
             json.dumps({"answers": STEP_TWO}),
             content_type="application/json",
             HTTP_ORIGIN="https://testserver",
+            HTTP_HOST="testserver",
             **proxy_headers,
         )
 
