@@ -12,16 +12,6 @@
   "use strict";
 
   const STATE = Symbol.for("leadloop.widget");
-  const TOUCH_KEYS = [
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "gclid",
-    "fbclid",
-    "msclkid",
-  ];
   const MODES = ["inline", "popup", "chat"];
   const COULD_NOT_SEND = "Sorry, we could not send that. Please check your connection and try again.";
   const REQUIRED = "This field is required.";
@@ -110,16 +100,10 @@
     }
   }
 
+  // UTM parameters and click ids are read by the server from the landing page's URL
+  // (tracking.clean_touch), so the list of keys lives in one place.
   function trackingParams() {
-    const query = new URLSearchParams(location.search);
-    const touch = {};
-    for (const key of TOUCH_KEYS) {
-      const value = query.get(key);
-      if (value) touch[key] = value;
-    }
-    touch.referrer = document.referrer;
-    touch.landing_page = location.href;
-    return touch;
+    return { referrer: document.referrer, landing_page: location.href };
   }
 
   /* ---------- talking to leadloop ---------- */
