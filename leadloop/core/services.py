@@ -120,7 +120,9 @@ class LeadIndex:
         self._by_phone: dict[str, Lead] = {}
         if emails or phones:
             matches = Lead.objects.filter(Q(email_key__in=emails) | Q(phone__in=phones))
-            for lead in matches.select_related("company").order_by("id"):
+            # No select_related("company"): a JOIN on every lookup, for a name read only when a
+            # merge changes the company.
+            for lead in matches.order_by("id"):
                 self.add(lead)
 
     def add(self, lead: Lead) -> None:
