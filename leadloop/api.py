@@ -5,9 +5,11 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
 from leadloop.capture.api import router as capture_router
+from leadloop.quality.api import router as quality_router
 
 api = NinjaAPI(title="leadloop API", version="1", urls_namespace="api-v1")
 api.add_router("/", capture_router)
+api.add_router("/", quality_router)
 
 
 def _errors(request: HttpRequest, status: int, errors: list[dict]) -> HttpResponse:

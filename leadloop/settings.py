@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "leadloop.core",
     "leadloop.compliance",
+    "leadloop.quality",
     "leadloop.capture",
 ]
 
@@ -132,6 +133,17 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "leadloop@localhost")
 LEADLOOP_MAX_BODY_BYTES = env_int("LEADLOOP_MAX_BODY_BYTES", 64 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(LEADLOOP_MAX_BODY_BYTES, 2_621_440)
 LEADLOOP_SWEEP_SECONDS = env_int("LEADLOOP_SWEEP_SECONDS", 30)
+
+# Quality: where email domains are checked ("system", "off", or "host:port,…"), how long a
+# lookup may take, per-hour submission limits, and the optional lookups.
+LEADLOOP_DNS = env("LEADLOOP_DNS", "system")
+LEADLOOP_DNS_TIMEOUT_MS = env_int("LEADLOOP_DNS_TIMEOUT_MS", 1500)
+LEADLOOP_RATE_LIMIT_PER_IP = env_int("LEADLOOP_RATE_LIMIT_PER_IP", 20)
+LEADLOOP_RATE_LIMIT_PER_EMAIL = env_int("LEADLOOP_RATE_LIMIT_PER_EMAIL", 5)
+LEADLOOP_GEOIP_DB = env("LEADLOOP_GEOIP_DB")
+LEADLOOP_ENRICHMENT_URL = env("LEADLOOP_ENRICHMENT_URL")
+LEADLOOP_ENRICHMENT_TOKEN = env("LEADLOOP_ENRICHMENT_TOKEN")
+LEADLOOP_ENRICHMENT_TIMEOUT_MS = env_int("LEADLOOP_ENRICHMENT_TIMEOUT_MS", 5000)
 LEADLOOP_BENCH_FLOOR = env_bool("LEADLOOP_BENCH_FLOOR", False)
 
 LOGGING = {

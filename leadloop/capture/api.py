@@ -15,6 +15,8 @@ from leadloop.capture.models import CaptureChannel, Form, Submission, Submission
 from leadloop.capture.schemas import CaptureOut, ErrorsOut, LeadIn, LeadOut
 from leadloop.core import services as core
 from leadloop.core.models import Lead, Source
+from leadloop.quality import services as quality
+from leadloop.quality.schemas import CheckAsTypedOut
 
 router = Router(tags=["capture"])
 CAPTURE_RESPONSES = {
@@ -23,6 +25,7 @@ CAPTURE_RESPONSES = {
     202: CaptureOut,
     401: ErrorsOut,
     404: ErrorsOut,
+    409: ErrorsOut,
     413: ErrorsOut,
     422: ErrorsOut,
 }
@@ -80,6 +83,8 @@ def too_large() -> Status:
 
 
 def answer(outcome: services.Outcome) -> Status:
+    if outcome.status == SubmissionStatus.DUPLICATE:
+        return Status(409, {"errors": [services.DUPLICATE_ERROR]})
     if outcome.errors:
         return Status(422, {"errors": outcome.errors})
     body = {
@@ -97,7 +102,8 @@ def answer(outcome: services.Outcome) -> Status:
     response=CAPTURE_RESPONSES,
     summary="Post a lead from a lead source",
     description=(
-        "201 for a new lead, 200 when the submission merged into an existing lead, 422 with "
+        "201 for a new lead, 200 when the submission merged into an existing lead, 409 when the "
+        "person is already a lead and the source's duplicate policy is to reject, 422 with "
         "field-level errors, 401 for a missing or unknown key, 413 for a body over the limit, 202 "
         "when the submission is stored but processing failed (it is retried). Send an "
         "`Idempotency-Key` header to make retries safe: a repeat returns the first answer."
@@ -174,7 +180,28 @@ def get_form(request: HttpRequest, slug: str):
         "version": form.version,
         "definition": form.definition,
         "has_download": bool(form.download),
+        "opened": quality.form_opened_token(),
     }
+
+
+@router.get(
+    "/forms/{slug}/challenge",
+    summary="A proof-of-work challenge (ALTCHA v1) for a form that asks for one",
+)
+def form_challenge(request: HttpRequest, slug: str):
+    public_form(slug)
+    return quality.proof_challenge()
+
+
+@router.get(
+    "/forms/{slug}/validate",
+    response=CheckAsTypedOut,
+    summary="The as-you-type check for a form's visitors (allowed on the form's domains)",
+)
+def validate_for_form(request: HttpRequest, slug: str, email: str = "", phone: str = ""):
+    form = public_form(slug)
+    region = form.definition.get("settings", {}).get("default_region", "US")
+    return quality.check_as_typed(email[:254], phone[:40], region)
 
 
 @router.post(

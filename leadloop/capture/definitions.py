@@ -180,6 +180,10 @@ class Popup(BaseModel):
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     default_region: str = "US"
+    # None: the duplicate policy of the form's source (update when it has none).
+    duplicate_policy: Literal["update", "link", "reject"] | None = None
+    proof_of_work: bool = False
+    min_seconds: int = Field(default=3, ge=0, le=600)
     allowed_domains: list[str] = []
     submit_label: str = "Submit"
     thank_you: ThankYou = ThankYou()

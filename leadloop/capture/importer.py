@@ -794,6 +794,7 @@ def _import_batch(
     """Store, admit and report one batch in one transaction; a dry run rolls it back."""
     created = merged = 0
     rejected = [row for row in rows if row.body is None]
+    journey.warm([row.body.email for row in rows if row.body and row.body.email])
     with transaction.atomic():
         now = timezone.now()
         new_submission = _SubmissionMaker(

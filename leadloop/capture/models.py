@@ -87,6 +87,7 @@ class SubmissionStatus(models.TextChoices):
     ACCEPTED = "accepted", "Accepted as a new lead"
     MERGED = "merged", "Merged into an existing lead"
     REJECTED = "rejected", "Rejected (invalid data)"
+    DUPLICATE = "duplicate", "Rejected as a duplicate (policy)"
     FAILED = "failed", "Failed (will be retried)"
 
 

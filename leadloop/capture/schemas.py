@@ -165,6 +165,12 @@ class FormSubmissionIn(BaseModel):
     visitor_id: str = Field(default="", max_length=64)
     page_url: str = Field(default="", max_length=2000)
     tracking: dict[str, Any] = {}
+    # For the quality layer: how the form was filled in (keystrokes, pastes, focus_order), the
+    # honeypot field, the token handed out with the form, and the proof-of-work solution.
+    signals: dict[str, Any] = {}
+    honeypot: str = Field(default="", max_length=2000)
+    opened: str = Field(default="", max_length=200)
+    proof_of_work: str = Field(default="", max_length=2000)
 
 
 class CaptureOut(BaseModel):

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from leadloop import journey
 from leadloop.capture import tracking
-from leadloop.capture.definitions import clean_answers, parse_definition
+from leadloop.capture.definitions import Settings, clean_answers, parse_definition
 from leadloop.capture.models import (
     RETRY_BACKOFF,
     CaptureChannel,
@@ -37,7 +37,7 @@ from leadloop.capture.models import (
 from leadloop.capture.schemas import FormSubmissionIn, LeadIn, pydantic_errors
 from leadloop.core import durable
 from leadloop.core.batching import Batcher
-from leadloop.core.models import Lead, Source
+from leadloop.core.models import DuplicatePolicy, Lead, Source
 from leadloop.core.types import ConsentGiven, LeadIntake
 
 logger = logging.getLogger(__name__)
@@ -145,12 +145,15 @@ def _clean(submission: Submission) -> LeadIntake | Outcome:
 
 
 def _admit_and_settle(items: list[tuple[Submission, LeadIntake]]) -> list[Outcome]:
-    """Admit cleaned submissions in one transaction and mark each accepted or merged."""
+    """Judge cleaned submissions (before the transaction: it may wait on DNS), then admit them in
+    one transaction and mark each accepted, merged or rejected as a duplicate."""
     if not items:
         return []
     try:
+        intakes = [intake for _, intake in items]
+        assessments = journey.prepare(intakes)
         with transaction.atomic():
-            admissions = journey.admit([intake for _, intake in items])
+            admissions = journey.admit(intakes, assessments)
             for (submission, _), admission in zip(items, admissions, strict=True):
                 tracking.identify(submission.visitor_key, admission.lead)
             _settle_admitted([submission for submission, _ in items], admissions)
@@ -291,12 +294,29 @@ def _settle(
     )
 
 
+DUPLICATE_ERROR = {"field": "email", "message": "This person is already a lead."}
+
+
 def _settle_admitted(submissions: list[Submission], admissions: list[journey.Admission]) -> None:
     """`_settle` for a batch of admitted submissions, in one UPDATE: a CASE on the primary key
     for what differs (as the importer does). An UPDATE per submission was a third of the
-    ORM work of a batch, all of it under SQLite's write lock."""
+    ORM work of a batch, all of it under SQLite's write lock. Duplicates rejected by policy
+    (rare, and carrying an error) are settled one by one."""
+    pairs = list(zip(submissions, admissions, strict=True))
+    for submission, admission in pairs:
+        if admission.rejected_as_duplicate:
+            _settle(
+                submission,
+                SubmissionStatus.DUPLICATE,
+                lead=admission.lead,
+                errors=[DUPLICATE_ERROR],
+            )
+    pairs = [(s, a) for s, a in pairs if not a.rejected_as_duplicate]
+    if not pairs:
+        return
+    submissions = [s for s, _ in pairs]
     now = timezone.now()
-    for submission, admission in zip(submissions, admissions, strict=True):
+    for submission, admission in pairs:
         created = admission.created
         submission.status = SubmissionStatus.ACCEPTED if created else SubmissionStatus.MERGED
         submission.lead, submission.errors = admission.lead, []
@@ -398,7 +418,53 @@ def _intake_from_form(submission: Submission, payload: dict) -> LeadIntake:
         is_partial=body.partial,
         actor=f"form:{submission.form.slug}",
         evidence=_evidence(submission, body.page_url) | {"answers": answers.values},
+        signals=_browser_signals(submission, body, definition.settings),
+        duplicate_policy=_duplicate_policy(submission, definition.settings.duplicate_policy),
     )
+
+
+MAX_FOCUS_EVENTS = 50
+
+
+def _browser_signals(submission: Submission, body: FormSubmissionIn, settings: Settings) -> dict:
+    """What the quality layer judges a browser submission by. Typing is reported only by our
+    script (a hosted page without JavaScript sends none, and is not judged on it)."""
+    typed = body.signals
+    client_ms = typed.get("ms_to_submit")
+    return {
+        "browser": True,
+        "user_agent": submission.user_agent,
+        "ip_address": submission.ip_address,
+        "honeypot": body.honeypot,
+        "opened": body.opened,
+        "client_seconds": client_ms / 1000 if isinstance(client_ms, int | float) else None,
+        "typing": _typing(typed) if typed else None,
+        "min_seconds": settings.min_seconds,
+        "proof_required": settings.proof_of_work,
+        "proof_of_work": body.proof_of_work,
+    }
+
+
+def _typing(typed: dict) -> dict:
+    focus = typed.get("focus_order")
+    return {
+        "keystrokes": _count(typed.get("keystrokes")),
+        "pastes": _count(typed.get("pastes")),
+        "focus_order": [str(n)[:100] for n in focus[:MAX_FOCUS_EVENTS]]
+        if isinstance(focus, list)
+        else [],
+    }
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _duplicate_policy(submission: Submission, form_policy: str | None) -> str:
+    if form_policy:
+        return form_policy
+    source = submission.source
+    return source.duplicate_policy if source else DuplicatePolicy.UPDATE
 
 
 def _intake_from_api(submission: Submission, payload: dict) -> LeadIntake:
@@ -427,6 +493,10 @@ def intake_from_lead_in(submission: Submission, body: LeadIn) -> LeadIntake:
         source_id=submission.source_id,
         actor=f"source:{submission.source.slug}" if submission.source else submission.channel,
         evidence=_evidence(submission),
+        signals={"bulk": submission.channel == CaptureChannel.IMPORT},
+        duplicate_policy=DuplicatePolicy.UPDATE
+        if submission.channel == CaptureChannel.IMPORT
+        else _duplicate_policy(submission, None),
     )
 
 

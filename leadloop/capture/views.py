@@ -16,11 +16,13 @@ from leadloop.capture.api import request_meta
 from leadloop.capture.definitions import parse_definition
 from leadloop.capture.models import CaptureChannel, Form, Submission
 from leadloop.capture.views_support import fields_with_errors
+from leadloop.quality import services as quality
 
 VISITOR_COOKIE = "ll_vid"
 VISITOR_COOKIE_AGE = 60 * 60 * 24 * 395
 DOWNLOAD_SALT = "leadloop.capture.download"
 DOWNLOAD_MAX_AGE = 60 * 60 * 24 * 7
+HONEYPOT_NAME = "ll_website"
 
 
 def visitor_id(request: HttpRequest) -> str:
@@ -46,6 +48,10 @@ def landing_page(request: HttpRequest, slug: str) -> HttpResponse:
             "visitor_id": visitor,
             "page_url": request.build_absolute_uri(),
             "tracking": {"referrer": request.POST.get("_referrer", "")},
+            "honeypot": request.POST.get(HONEYPOT_NAME, ""),
+            "opened": request.POST.get("_opened", ""),
+            "proof_of_work": request.POST.get("_proof", ""),
+            "signals": _typing_signals(request.POST.get("_signals", "")),
         }
         outcome = services.capture(
             CaptureChannel.LANDING_PAGE, json.dumps(payload), request_meta(request), form=form
@@ -59,10 +65,21 @@ def landing_page(request: HttpRequest, slug: str) -> HttpResponse:
         "visitor_id": visitor,
         "steps": fields_with_errors(definition, answers, errors),
         "form_errors": [e["message"] for e in errors if not e["field"]],
+        "opened": quality.form_opened_token(),
+        "honeypot_name": HONEYPOT_NAME,
     }
     return _remember_visitor(
         render(request, "capture/landing_page.html", context, status=status), visitor
     )
+
+
+def _typing_signals(posted: str) -> dict:
+    """What landing.js recorded of the typing; nothing (not judged) when JavaScript was off."""
+    try:
+        signals = json.loads(posted) if posted else {}
+    except ValueError:
+        return {}
+    return signals if isinstance(signals, dict) else {}
 
 
 def _answers_from_post(request: HttpRequest, definition) -> dict:

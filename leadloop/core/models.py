@@ -35,6 +35,12 @@ class Channel(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class DuplicatePolicy(models.TextChoices):
+    UPDATE = "update", "Update the existing lead (previous values kept in its timeline)"
+    LINK = "link", "Create a new lead linked to the existing one as a duplicate"
+    REJECT = "reject", "Reject the submission"
+
+
 API_KEY_PREFIX = "ll_"
 
 
@@ -53,6 +59,12 @@ class Source(models.Model):
         max_length=64, unique=True, null=True, blank=True, editable=False
     )
     api_key_hint = models.CharField(max_length=12, blank=True, editable=False)
+    duplicate_policy = models.CharField(
+        max_length=10,
+        choices=DuplicatePolicy.choices,
+        default=DuplicatePolicy.UPDATE,
+        help_text="What a lead from this source that is already a lead does",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -97,14 +109,35 @@ class CaptureState(models.TextChoices):
     COMPLETE = "complete", "Complete"
 
 
+class Quality(models.TextChoices):
+    VALID = "valid", "Valid"
+    SUSPECT = "suspect", "Suspect"
+    INVALID = "invalid", "Invalid (quarantined)"
+
+
+class LeadQuerySet(models.QuerySet):
+    def workable(self) -> "LeadQuerySet":
+        """Leads the loop may route, nurture and sell: not quarantined, not merged away."""
+        return self.exclude(quality=Quality.INVALID).filter(merged_at__isnull=True)
+
+    def quarantined(self) -> "LeadQuerySet":
+        return self.filter(quality=Quality.INVALID, merged_at__isnull=True)
+
+
 class Lead(models.Model):
-    """A person who raised a hand. Contact keys are normalised so duplicates meet on them."""
+    """A person who raised a hand. Contact keys are normalised so duplicates meet on them.
+
+    `quality` is the verdict of the quality layer, with its reasons and the raw signals it
+    judged; an invalid lead is quarantined (kept, reviewed, excluded from the loop).
+    `enrichment` holds what was looked up about the lead, each value with where it came from,
+    apart from what the person typed."""
 
     first_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
     email = models.EmailField(max_length=254, blank=True)
     email_key = models.CharField(max_length=254, blank=True, db_index=True, editable=False)
     phone = models.CharField(max_length=20, blank=True, db_index=True, help_text="E.164")
+    name_key = models.CharField(max_length=200, blank=True, db_index=True, editable=False)
     company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.SET_NULL)
     custom_fields = models.JSONField(default=dict, blank=True)
     lifecycle_stage = models.CharField(
@@ -119,16 +152,34 @@ class Lead(models.Model):
     source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL)
     first_touch = models.JSONField(default=dict, blank=True)
     last_touch = models.JSONField(default=dict, blank=True)
+    quality = models.CharField(
+        max_length=10, choices=Quality.choices, default=Quality.VALID, db_index=True
+    )
+    quality_reasons = models.JSONField(default=list, blank=True)
+    quality_signals = models.JSONField(default=dict, blank=True)
+    enrichment = models.JSONField(default=dict, blank=True)
+    duplicate_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="duplicates",
+        help_text="The lead this one repeats (a linked duplicate, or the lead it was merged into)",
+    )
+    merged_at = models.DateTimeField(null=True, blank=True)
     captured_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = LeadQuerySet.as_manager()
 
     class Meta:
         ordering = ["-captured_at"]
         constraints = [
+            # One primary lead per mailbox; linked duplicates and merged leads share its key.
             models.UniqueConstraint(
                 fields=["email_key"],
-                condition=~models.Q(email_key=""),
-                name="one_lead_per_email_key",
+                condition=~models.Q(email_key="") & models.Q(duplicate_of__isnull=True),
+                name="one_primary_lead_per_email_key",
             )
         ]
 

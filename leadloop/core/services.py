@@ -10,6 +10,7 @@ from django.db.models.functions import Lower
 from django.db.models.query import RawQuerySet
 from django.utils import timezone
 
+from leadloop.core.keys import email_key, name_key
 from leadloop.core.models import (
     CaptureState,
     Company,
@@ -22,10 +23,6 @@ from leadloop.core.models import (
 from leadloop.core.types import LeadIntake
 
 CONTACT_FIELDS = ("first_name", "last_name", "email", "phone")
-
-
-def email_key(email: str) -> str:
-    return email.strip().lower()
 
 
 @dataclass(frozen=True)
@@ -122,23 +119,33 @@ def companies_by_name(names: Iterable[str]) -> dict[str, Company]:
     return found
 
 
-def _leads_by_contact(leads: QuerySet, emails: list[str], phones: list[str]) -> QuerySet:
+def _leads_by_contact(
+    leads: QuerySet, emails: list[str], phones: list[str], names: list[str]
+) -> QuerySet:
     # No select_related("company"): a JOIN on every lookup, for a name read only when a merge
-    # changes the company.
-    return leads.filter(Q(email_key__in=emails) | Q(phone__in=phones)).order_by("id")
+    # changes the company. Linked duplicates and merged leads point at their primary: only
+    # primaries are met.
+    contact = Q(email_key__in=emails) | Q(phone__in=phones) | Q(name_key__in=names)
+    return leads.filter(contact, duplicate_of__isnull=True).order_by("id")
 
 
 class LeadIndex:
-    """Existing leads keyed by their contact keys, so a batch of intakes meets its duplicates."""
+    """Existing leads keyed by their contact keys, so a batch of intakes meets its duplicates:
+    the same person by email or phone, and a likely same person by name and company."""
 
     def __init__(self, intakes: Iterable[LeadIntake]):
         intakes = list(intakes)
         emails = {email_key(i.email) for i in intakes if i.email}
         phones = {i.phone for i in intakes if i.phone}
+        names = {_name_key_of(i) for i in intakes} - {""}
         self._by_email: dict[str, Lead] = {}
         self._by_phone: dict[str, Lead] = {}
-        if emails or phones:
-            for lead in _raw(Lead, _leads_by_contact, emails=list(emails), phones=list(phones)):
+        self._by_name: dict[str, Lead] = {}
+        if emails or phones or names:
+            found = _raw(
+                Lead, _leads_by_contact, emails=list(emails), phones=list(phones), names=list(names)
+            )
+            for lead in found:
                 self.add(lead)
 
     def add(self, lead: Lead) -> None:
@@ -146,8 +153,11 @@ class LeadIndex:
             self._by_email.setdefault(lead.email_key, lead)
         if lead.phone:
             self._by_phone.setdefault(lead.phone, lead)
+        if lead.name_key:
+            self._by_name.setdefault(lead.name_key, lead)
 
     def find(self, intake: LeadIntake) -> Lead | None:
+        """The lead this intake is, by email, or by phone when the email does not decide."""
         if intake.email:
             by_email = self._by_email.get(email_key(intake.email))
             if by_email is not None:
@@ -158,6 +168,15 @@ class LeadIndex:
             return by_phone if by_phone is not None and not by_phone.email_key else None
         return self._by_phone.get(intake.phone) if intake.phone else None
 
+    def find_similar(self, intake: LeadIntake) -> Lead | None:
+        """A lead with the same fuzzy name at the same company: likely, not surely, this one."""
+        key = _name_key_of(intake)
+        return self._by_name.get(key) if key else None
+
+
+def _name_key_of(intake: LeadIntake) -> str:
+    return name_key(intake.first_name, intake.last_name, intake.company)
+
 
 def new_lead(intake: LeadIntake, company: Company | None) -> Lead:
     first_touch = intake.first_touch or intake.touch
@@ -167,6 +186,7 @@ def new_lead(intake: LeadIntake, company: Company | None) -> Lead:
         email=intake.email,
         email_key=email_key(intake.email),
         phone=intake.phone,
+        name_key=name_key(intake.first_name, intake.last_name, intake.company),
         company=company,
         custom_fields=dict(intake.custom_fields),
         capture_state=CaptureState.PARTIAL if intake.is_partial else CaptureState.COMPLETE,
@@ -196,6 +216,8 @@ def merge_intake(lead: Lead, intake: LeadIntake, company: Company | None) -> dic
     if company is not None and lead.company_id != company.pk:
         changes["company"] = [lead.company.name if lead.company else "", company.name]
         lead.company = company
+    if lead.company is not None:
+        lead.name_key = name_key(lead.first_name, lead.last_name, lead.company.name)
     for name, value in intake.custom_fields.items():
         if value not in ("", None, []) and lead.custom_fields.get(name) != value:
             changes[f"fields.{name}"] = [lead.custom_fields.get(name), value]

@@ -47,6 +47,10 @@ class LeadIntake:
     occurred_at: datetime | None = None
     actor: str = ""
     evidence: dict = field(default_factory=dict)
+    # What the entry point saw of how it arrived, for the quality layer: "browser", the user
+    # agent and IP, honeypot, timing, typing, proof-of-work.
+    signals: dict = field(default_factory=dict)
+    duplicate_policy: str = "update"
 
     @property
     def has_contact(self) -> bool:
