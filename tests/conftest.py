@@ -2,16 +2,38 @@
 PostgreSQL when DATABASE_URL says so) and real servers on loopback."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.core.cache import cache
 from django.test import Client
 
 from leadloop.capture import services as capture
 from leadloop.capture.models import Form
 from leadloop.core import services as core
+from tests import dns_server
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def loopback_dns():
+    """Every test checks email domains against a real DNS server on loopback; servers the tests
+    start in other processes inherit it through the environment."""
+    server, zone, address = dns_server.start()
+    settings.LEADLOOP_DNS = os.environ["LEADLOOP_DNS"] = address
+    settings.LEADLOOP_DNS_TIMEOUT_MS = 500
+    os.environ["LEADLOOP_DNS_TIMEOUT_MS"] = "500"
+    yield zone
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_counts():
+    """Rate limits count in the cache: each test starts from zero."""
+    cache.clear()
 
 
 @pytest.fixture

@@ -44,10 +44,10 @@ def test_a_failed_submission_is_retried_with_backoff_until_it_succeeds(monkeypat
     real_admit = journey.admit
     failures = iter([RuntimeError("database went away")])
 
-    def admit_failing_once(intakes):
+    def admit_failing_once(intakes, assessments=None):
         for failure in failures:
             raise failure
-        return real_admit(intakes)
+        return real_admit(intakes, assessments)
 
     monkeypatch.setattr(journey, "admit", admit_failing_once)
     submission = stored_but_never_processed("flaky@example.com")
