@@ -17,6 +17,8 @@ CHANGELISTS = [
     "capture/pageview",
     "capture/importjob",
     "compliance/consent",
+    "quality/quarantinedlead",
+    "quality/enrichmentrequest",
 ]
 
 
