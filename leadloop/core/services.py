@@ -94,9 +94,13 @@ def _sql_with_slots(
     return build(model.objects.using(alias), **slots).query.sql_with_params()
 
 
-def create_source(name: str, channel: str = "api", campaign: str = "") -> tuple[Source, str]:
+def create_source(
+    name: str, channel: str = "api", campaign: str = "", duplicate_policy: str = "update"
+) -> tuple[Source, str]:
     """A new source and its API key (shown once: only the hash is kept)."""
-    source = Source.objects.create(name=name, channel=channel, campaign=campaign)
+    source = Source.objects.create(
+        name=name, channel=channel, campaign=campaign, duplicate_policy=duplicate_policy
+    )
     return source, source.issue_api_key()
 
 

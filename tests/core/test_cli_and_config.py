@@ -24,6 +24,15 @@ def test_sources_add_prints_the_api_key_on_its_last_line(capsys):
 
 
 @pytest.mark.django_db
+def test_sources_add_sets_the_duplicate_policy(capsys):
+    call_command("sources", "add", "Publisher 7", "--duplicates", "reject")
+    call_command("sources", "list")
+
+    assert Source.objects.get(name="Publisher 7").duplicate_policy == "reject"
+    assert "\treject\t" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
 def test_sources_add_refuses_a_duplicate_name():
     call_command("sources", "add", "Affiliate A")
 

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from leadloop.core import services
-from leadloop.core.models import Channel, Source
+from leadloop.core.models import Channel, DuplicatePolicy, Source
 
 
 class Command(BaseCommand):
@@ -15,6 +15,12 @@ class Command(BaseCommand):
         add.add_argument("name")
         add.add_argument("--channel", default=Channel.API, choices=Channel.values)
         add.add_argument("--campaign", default="")
+        add.add_argument(
+            "--duplicates",
+            default=DuplicatePolicy.UPDATE,
+            choices=DuplicatePolicy.values,
+            help="what a lead that is already a lead does: update it, link a new one, or reject",
+        )
         actions.add_parser("list", help="list sources")
         rotate = actions.add_parser(
             "rotate-key", help="issue a new key for a source (the old one stops working)"
@@ -26,7 +32,7 @@ class Command(BaseCommand):
             if Source.objects.filter(name=options["name"]).exists():
                 raise CommandError(f"A source named {options['name']!r} exists already.")
             source, key = services.create_source(
-                options["name"], options["channel"], options["campaign"]
+                options["name"], options["channel"], options["campaign"], options["duplicates"]
             )
             self.stdout.write(
                 f"Created source {source.name!r} (id {source.pk}). Its API key, shown once:"
@@ -35,7 +41,8 @@ class Command(BaseCommand):
         elif action == "list":
             for source in Source.objects.all():
                 self.stdout.write(
-                    f"{source.pk}\t{source.name}\t{source.channel}\t{source.api_key_hint}…"
+                    f"{source.pk}\t{source.name}\t{source.channel}\t{source.duplicate_policy}"
+                    f"\t{source.api_key_hint}…"
                 )
         else:
             source = Source.objects.filter(name=options["name"]).first()
