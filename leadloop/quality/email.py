@@ -42,6 +42,7 @@ def is_disposable(domain: str) -> bool:
     return any(".".join(parts[i:]) in DISPOSABLE_DOMAINS for i in range(len(parts) - 1))
 
 
+@functools.lru_cache(maxsize=10_000)
 def suggest_domain(domain: str) -> str:
     """The well-known domain this one looks like a slip of ("gmial.com" → "gmail.com"), or ""."""
     domain = domain.lower()

@@ -1,6 +1,8 @@
 """What a phone number says: line type, carrier where the library knows it (it has none for US
 numbers), region and time zone, and whether it fits the country the person stated."""
 
+import functools
+
 import phonenumbers
 from phonenumbers import PhoneNumberType, carrier, geocoder, timezone
 
@@ -23,21 +25,34 @@ LINE_TYPES = {
 NOT_PERSONAL = {"toll_free", "premium_rate", "shared_cost", "company_number", "pager"}
 
 
+@functools.lru_cache(maxsize=10_000)
 def describe_phone(e164: str) -> dict:
-    """The facts about a number (for the as-you-type check and for enrichment)."""
+    """The facts about a number (for the as-you-type check and for enrichment). Read-only: the
+    answer is shared by every caller asking for the same number."""
     number = phonenumbers.parse(e164, None)
-    zones = [z for z in timezone.time_zones_for_number(number) if z != "Etc/Unknown"]
-    return {
+    valid = phonenumbers.is_valid_number(number)
+    facts = {
         "e164": phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
-        "valid": phonenumbers.is_valid_number(number),
+        "valid": valid,
         "possible": phonenumbers.is_possible_number(number),
-        "line_type": LINE_TYPES.get(phonenumbers.number_type(number), "unknown"),
-        "carrier": carrier.name_for_number(number, "en"),
         "region": phonenumbers.region_code_for_number(number) or "",
-        "location": geocoder.description_for_number(number, "en"),
-        "time_zones": zones,
-        "country_name": geocoder.country_name_for_number(number, "en"),
+        "line_type": "unknown",
+        "carrier": "",
+        "location": "",
+        "time_zones": [],
     }
+    if valid:
+        # The *_valid_number variants skip validating again: each full check costs as much as
+        # the rest of the lookups together.
+        line_type = LINE_TYPES.get(phonenumbers.number_type(number), "unknown")
+        zones = timezone.time_zones_for_geographical_number(number)
+        facts |= {
+            "line_type": line_type,
+            "carrier": carrier.name_for_valid_number(number, "en") if "mobile" in line_type else "",
+            "location": geocoder.description_for_valid_number(number, "en"),
+            "time_zones": [z for z in zones if z != "Etc/Unknown"],
+        }
+    return facts
 
 
 def check_phone(e164: str, stated_country: str = "") -> Findings:
@@ -71,4 +86,10 @@ def _same_country(stated: str, facts: dict) -> bool:
     stated = stated.strip().lower()
     aliases = {"usa": "us", "united states of america": "us", "uk": "gb", "great britain": "gb"}
     stated = aliases.get(stated, stated)
-    return stated in {facts["region"].lower(), facts["country_name"].lower()}
+    if len(stated) == 2:
+        return stated == facts["region"].lower()
+    return stated == country_name(facts["e164"]).lower()
+
+
+def country_name(e164: str) -> str:
+    return geocoder.country_name_for_number(phonenumbers.parse(e164, None), "en")

@@ -29,6 +29,8 @@ from leadloop.quality.email import (
 from leadloop.quality.reasons import RANK, Findings, verdict_of
 
 QUALITY_ORDER = {Quality.VALID: 0, Quality.SUSPECT: 1, Quality.INVALID: 2}
+# Signals about the lead itself, not about one submission: a later submission keeps them.
+LEAD_SIGNALS = ("possible_duplicate_of",)
 
 
 @dataclass
@@ -95,7 +97,9 @@ def judge_repeat(lead: Lead, assessment: Assessment) -> None:
     """A later submission merged into a lead: a better verdict clears an earlier doubt; a worse
     one does not spoil a lead (a worse submission never merges: the journey links it)."""
     if QUALITY_ORDER[assessment.quality] <= QUALITY_ORDER[lead.quality]:
+        kept = {k: lead.quality_signals[k] for k in LEAD_SIGNALS if k in lead.quality_signals}
         judge_new(lead, assessment)
+        lead.quality_signals = {**assessment.signals, **kept}
     else:
         lead.enrichment = {**lead.enrichment, **assessment.enrichment}
 
@@ -150,9 +154,8 @@ def _phone_as_typed(number: str, region: str) -> dict:
         parsed = phonenumbers.parse(number, region or None)
     except phonenumbers.NumberParseException as error:
         return {"valid": False, "message": str(error)}
-    facts = phone.describe_phone(
-        phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    )
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    facts = {**phone.describe_phone(e164), "country_name": phone.country_name(e164)}
     if not facts["valid"]:
         facts["message"] = "This phone number is not valid: check the digits and country code."
     return facts
