@@ -139,7 +139,8 @@ def post_lead(request: HttpRequest):
 )
 def get_lead(request: HttpRequest, lead_id: int):
     leads = Lead.objects.select_related("company", "source")
-    if isinstance(request.auth, Source):
+    by_source = isinstance(request.auth, Source)
+    if by_source:
         leads = leads.filter(pk__in=Submission.objects.filter(source=request.auth).values("lead"))
     lead = leads.filter(pk=lead_id).first()
     if lead is None:
@@ -162,9 +163,36 @@ def get_lead(request: HttpRequest, lead_id: int):
             "first_touch": lead.first_touch,
             "last_touch": lead.last_touch,
             "captured_at": lead.captured_at,
-            "timeline": core.lead_timeline(lead),
+            "timeline": _timeline(lead, for_staff=not by_source),
+            **(_quality_of(lead) if not by_source else {}),
         },
     )
+
+
+def _quality_of(lead: Lead) -> dict:
+    return {
+        "quality": lead.quality,
+        "quality_reasons": lead.quality_reasons,
+        "enrichment": lead.enrichment,
+        "duplicate_of": lead.duplicate_of_id,
+    }
+
+
+def _timeline(lead: Lead, *, for_staff: bool) -> list[dict | object]:
+    """A source sees its lead's timeline without the quality verdicts: a publisher sending bots
+    must not learn which of its leads were caught."""
+    events = core.lead_timeline(lead)
+    if for_staff:
+        return events
+    return [
+        {
+            "type": e.type,
+            "occurred_at": e.occurred_at,
+            "actor": e.actor,
+            "data": {k: v for k, v in e.data.items() if k != "quality"},
+        }
+        for e in events
+    ]
 
 
 def public_form(slug: str) -> Form:

@@ -212,3 +212,8 @@ class LeadOut(BaseModel):
     last_touch: dict
     captured_at: datetime
     timeline: list[EventOut]
+    # Staff only: a source is not told how its leads were judged.
+    quality: str | None = None
+    quality_reasons: list[dict] | None = None
+    enrichment: dict | None = None
+    duplicate_of: int | None = None

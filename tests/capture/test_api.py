@@ -205,6 +205,21 @@ def test_staff_can_read_any_lead_with_their_session(api, admin_client):
     assert Client().get(f"/api/v1/leads/{lead_id}").status_code == 401
 
 
+def test_staff_see_the_quality_verdict_and_the_source_does_not(api, admin_client, source_key):
+    lead_id = api({"email": "burner@mailinator.com", "first_name": "Bo"}).json()["id"]
+
+    staff = admin_client.get(f"/api/v1/leads/{lead_id}").json()
+    source = (
+        Client().get(f"/api/v1/leads/{lead_id}", HTTP_AUTHORIZATION=f"Bearer {source_key}").json()
+    )
+
+    assert staff["quality"] == "invalid"
+    assert "email_disposable" in [r["code"] for r in staff["quality_reasons"]]
+    assert staff["timeline"][0]["data"]["quality"]["verdict"] == "invalid"
+    assert source["quality"] is None
+    assert "quality" not in source["timeline"][0]["data"]
+
+
 def test_the_openapi_document_describes_the_lead_body(client):
     schema = client.get("/api/v1/openapi.json").json()
 
