@@ -54,13 +54,29 @@ def merge_leads(kept: Lead, other: Lead, take: set[str], *, by: str) -> Lead:
         kept.name_key = name_key(
             kept.first_name, kept.last_name, kept.company.name if kept.company else ""
         )
-        kept.duplicate_of = None
+        kept.duplicate_of_id = _repeats(kept, other)
         kept.save()
         core.record_event(
             kept, "lead.merged", {"merged_lead": other.pk, "taken": taken, "moved": moved}, actor=by
         )
         core.record_event(other, "lead.merged_into", {"lead": kept.pk}, actor=by)
     return kept
+
+
+def _repeats(kept: Lead, other: Lead) -> int | None:
+    """The lead the kept one is a linked duplicate of after the merge, or None for a primary.
+
+    One primary per mailbox: a kept lead whose mailbox has another primary stays linked to it
+    (two linked duplicates merged, or a third lead merged into a linked duplicate); otherwise it
+    is its mailbox's primary, the other lead having given up its place."""
+    if not kept.email_key:
+        return None if kept.duplicate_of_id == other.pk else kept.duplicate_of_id
+    return (
+        Lead.objects.filter(email_key=kept.email_key, duplicate_of__isnull=True)
+        .exclude(pk__in=[kept.pk, other.pk])
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 def _fold_history(kept: Lead, other: Lead) -> None:
