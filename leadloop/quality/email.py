@@ -10,11 +10,12 @@ from leadloop.quality import dns
 from leadloop.quality.reasons import INFO, INVALID, SUSPECT, Findings
 
 DATA = Path(__file__).parent / "data"
-# A slip is one wrong, missing, extra or swapped letter; two only in a long domain of the same
-# length ("hotmial.con"). Short providers (me.com, qq.com) sit one letter from too many real
-# business domains to be suggested.
-TYPO_DISTANCE = 2
-LONG_DOMAIN = 9
+# A slip is one wrong, missing, extra or swapped letter in the name ("gmial.com"), in the ending
+# ("gmail.con"), or one in each ("hotmial.con"). A slip in the name keeps its first letter and
+# needs a provider name of five letters or more: aon.com, key.com, max.com, hive.com, cloud.com,
+# wahoo.com and horizon.net are real businesses a letter or two from aol, hey, mac, live, icloud,
+# yahoo and verizon, and a short address like "me.co" sits near too many real domains.
+MIN_NAME_FOR_SLIP = 5
 SHORTEST_SUGGESTION = 7
 
 
@@ -48,13 +49,22 @@ def suggest_domain(domain: str) -> str:
     domain = domain.lower()
     if domain in free_mail_domains() or len(domain) < SHORTEST_SUGGESTION:
         return ""
-    best, best_distance = "", TYPO_DISTANCE + 1
+    name, _, ending = domain.partition(".")
+    best, best_distance = "", 3
     for candidate in _suggestions_in_order():
-        if len(candidate) < SHORTEST_SUGGESTION or abs(len(candidate) - len(domain)) > 1:
+        candidate_name, _, candidate_ending = candidate.partition(".")
+        if abs(len(name) - len(candidate_name)) > 1 or abs(len(ending) - len(candidate_ending)) > 1:
+            continue  # more than one letter apart already
+        distance = _edit_distance(ending, candidate_ending, 2)
+        if distance > 1:
             continue
-        distance = _edit_distance(domain, candidate, best_distance)
-        allowed = TYPO_DISTANCE if len(domain) == len(candidate) >= LONG_DOMAIN else 1
-        if distance <= allowed and distance < best_distance:
+        if name != candidate_name:
+            if len(candidate_name) < MIN_NAME_FOR_SLIP or name[:1] != candidate_name[:1]:
+                continue
+            if _edit_distance(name, candidate_name, 2) > 1:
+                continue
+            distance += 1
+        if distance < best_distance:
             best, best_distance = candidate, distance
     return best
 
