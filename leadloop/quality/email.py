@@ -102,9 +102,12 @@ def check_email(email: str, *, other_contact: bool) -> Findings:
     domain = domain.lower()
     free = is_free_mail(domain)
     found.signals["email"] = {"domain": domain, "free_mail": free}
-    if is_disposable(domain):
-        found.add("email_disposable", INVALID, f"{domain} hands out throwaway addresses.")
     suggestion = suggest_domain(domain)
+    if is_disposable(domain):
+        # Slips of big providers (gmial.com, hotmial.com) are registered by mail catchers and
+        # listed as throwaway, but the person most likely mistyped: a doubt, not a quarantine.
+        severity = SUSPECT if suggestion else INVALID
+        found.add("email_disposable", severity, f"{domain} hands out throwaway addresses.")
     if suggestion:
         found.signals["email"]["suggestion"] = f"{local}@{suggestion}"
         found.add("email_typo", SUSPECT, f"{domain} looks like a typo of {suggestion}.")
