@@ -73,11 +73,16 @@ def describe_agent(user_agent: str) -> dict:
     parsed = ua_parser.parse(user_agent)
     agent = parsed.user_agent.family if parsed.user_agent else ""
     device = parsed.device.family if parsed.device else ""
+    # ua-parser names some clients differently ("Python aiohttp") or not at all (python-httpx,
+    # node-fetch): their own product token ("aiohttp/3.9") says what they are.
+    products = {token.partition("/")[0].lower() for token in user_agent.split()}
     return {
         "browser": agent or "",
         "os": parsed.os.family if parsed.os else "",
         "device": device or "",
-        "is_bot": device == "Spider" or (agent or "").lower() in AUTOMATION_AGENTS,
+        "is_bot": device == "Spider"
+        or (agent or "").lower() in AUTOMATION_AGENTS
+        or bool(products & AUTOMATION_AGENTS),
     }
 
 
