@@ -2,8 +2,10 @@
 form was typed in, an optional proof-of-work, rate limits, and known bot user agents. A bot is
 answered like a person; only its lead is marked."""
 
+import base64
 import datetime
 import functools
+import json
 import time
 
 import altcha
@@ -56,14 +58,18 @@ def _proof_key() -> str:
 
 
 def proof_is_good(payload: str) -> tuple[bool, str]:
-    """(passed, why not). A solution is good once: a replayed one fails."""
+    """(passed, why not). A solution is good once: a replayed one fails. "Once" is per solved
+    challenge, not per payload text: the same solution re-encoded (a trailing newline, other JSON
+    spacing) is still a replay."""
     try:
-        verified, error = altcha.verify_solution_v1(payload, _proof_key(), check_expires=True)
+        solution = json.loads(base64.b64decode(payload))
+        verified, error = altcha.verify_solution_v1(solution, _proof_key(), check_expires=True)
     except Exception:  # the library raises on shapes it does not expect; all mean "no"
         return False, "the proof-of-work could not be read"
     if not verified:
         return False, error or "the proof-of-work is wrong or expired"
-    if not cache.add(f"leadloop:pow:{payload[-64:]}", 1, int(PROOF_LIFETIME.total_seconds())):
+    used = f"leadloop:pow:{solution['challenge']}"
+    if not cache.add(used, 1, int(PROOF_LIFETIME.total_seconds())):
         return False, "the proof-of-work was used before"
     return True, ""
 
