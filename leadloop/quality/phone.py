@@ -82,13 +82,36 @@ def check_phone(e164: str, stated_country: str = "") -> Findings:
     return found
 
 
+# What people type for a country besides its code and English name.
+COUNTRY_ALIASES = {
+    "usa": "us", "united states of america": "us", "america": "us",
+    "uk": "gb", "great britain": "gb", "britain": "gb", "england": "gb", "scotland": "gb",
+    "wales": "gb", "northern ireland": "gb",
+}  # fmt: skip
+# Jersey, Guernsey and the Isle of Man share +44, and their people often say they live in the UK.
+PART_OF = {"GG": "GB", "JE": "GB", "IM": "GB"}
+
+
 def _same_country(stated: str, facts: dict) -> bool:
-    stated = stated.strip().lower()
-    aliases = {"usa": "us", "united states of america": "us", "uk": "gb", "great britain": "gb"}
-    stated = aliases.get(stated, stated)
+    """Compared with the number's region, never its own country name: that is empty for numbers
+    that belong to no one place (toll-free, VoIP). A number whose region is unknown is no
+    mismatch."""
+    region = facts["region"]
+    if not region or region == "001":
+        return True
+    stated = " ".join(stated.replace(".", "").lower().split())  # "U.S." is "us"
+    stated = COUNTRY_ALIASES.get(stated, stated)
+    regions = {region, PART_OF.get(region, region)}
     if len(stated) == 2:
-        return stated == facts["region"].lower()
-    return stated == country_name(facts["e164"]).lower()
+        return stated.upper() in regions
+    return stated in {region_name(r).lower() for r in regions}
+
+
+@functools.cache
+def region_name(region: str) -> str:
+    """A region's English name: "GB" -> "United Kingdom"."""
+    example = phonenumbers.example_number(region)
+    return geocoder.country_name_for_number(example, "en") if example else ""
 
 
 def country_name(e164: str) -> str:
