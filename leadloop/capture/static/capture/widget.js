@@ -16,6 +16,11 @@
   const COULD_NOT_SEND = "Sorry, we could not send that. Please check your connection and try again.";
   const REQUIRED = "This field is required.";
   const TICK_REQUIRED = "Please tick this box to continue.";
+  const TEMPORARY_ADDRESS = "This looks like a temporary address: use one you will keep so we can reach you.";
+  const PROOF_BATCH = 500; // digests asked for at once while solving a proof-of-work
+  const PROOF_FRESH_MS = 10 * 60 * 1000; // a solution older than this is solved again (they expire)
+  const CHECK_DELAY_MS = 250;
+  const CHAT_CHECK_WAIT_MS = 1500;
 
   const script = document.currentScript || findOwnScript();
   if (!script || !script.src) return;
@@ -108,15 +113,22 @@
 
   /* ---------- talking to leadloop ---------- */
 
-  function loadForm(slug) {
-    if (!shared.forms.has(slug)) {
-      const request = fetch(apiUrl("forms/" + encodeURIComponent(slug)), {
-        credentials: "omit",
-        headers: { Accept: "application/json" },
-      }).then((response) => {
+  function getJson(path) {
+    return fetch(apiUrl(path), { credentials: "omit", headers: { Accept: "application/json" } }).then(
+      (response) => {
         if (!response.ok) throw new Error("HTTP " + response.status);
         return response.json();
-      });
+      },
+    );
+  }
+
+  function formPath(slug, rest) {
+    return "forms/" + encodeURIComponent(slug) + (rest || "");
+  }
+
+  function loadForm(slug) {
+    if (!shared.forms.has(slug)) {
+      const request = getJson(formPath(slug));
       // A failed load must not be cached: a later open() may succeed.
       request.catch(() => shared.forms.delete(slug));
       shared.forms.set(slug, request);
@@ -174,7 +186,7 @@
     };
   }
 
-  function submissionBody(answers, step, partial, signals) {
+  function submissionBody(answers, step, partial, guard, proof) {
     return {
       answers,
       step,
@@ -182,8 +194,183 @@
       visitor_id: visitorId(),
       page_url: location.href,
       tracking: trackingParams(),
-      signals: signalsOf(signals),
+      signals: signalsOf(guard.signals),
+      honeypot: guard.honeypot.value,
+      opened: guard.opened,
+      proof_of_work: proof || "",
     };
+  }
+
+  /* ---------- is a person filling this in: honeypot, form-opened token, proof-of-work ---------- */
+
+  // A field people never see (off-screen, out of the tab order, hidden from screen readers) that
+  // form-filling bots do fill in. The server answers such a bot like anyone else.
+  function honeypotField() {
+    const box = el("div", "ll-hp");
+    box.setAttribute("aria-hidden", "true");
+    const label = el("label", null, "Website ");
+    const input = el("input");
+    input.type = "text";
+    input.name = "website";
+    input.tabIndex = -1;
+    input.autocomplete = "off";
+    label.append(input);
+    box.append(label);
+    return { box, input };
+  }
+
+  function hexBytes(hex) {
+    const bytes = new Uint8Array(hex.length / 2);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.substr(i * 2, 2), 16);
+    return bytes;
+  }
+
+  function sameBytes(buffer, expected) {
+    const bytes = new Uint8Array(buffer);
+    if (bytes.length !== expected.length) return false;
+    for (let i = 0; i < bytes.length; i++) if (bytes[i] !== expected[i]) return false;
+    return true;
+  }
+
+  // ALTCHA v1: the number n in 0..maxNumber with SHA-256(salt + n) == challenge. Digests are asked
+  // for in batches, so the browser's crypto works on many at once. "" when it cannot be solved
+  // (no crypto.subtle outside a secure context): the server then judges without it.
+  async function solveChallenge(challenge) {
+    if (!window.crypto || !crypto.subtle || !window.TextEncoder) return "";
+    if (challenge.algorithm !== "SHA-256" || !/^[0-9a-f]{64}$/.test(challenge.challenge || "")) return "";
+    const target = hexBytes(challenge.challenge);
+    const encoder = new TextEncoder();
+    const max = Math.min(Number(challenge.maxNumber) || 1000000, 10000000);
+    for (let start = 0; start <= max; start += PROOF_BATCH) {
+      const end = Math.min(start + PROOF_BATCH, max + 1);
+      const digests = [];
+      for (let n = start; n < end; n++) {
+        digests.push(crypto.subtle.digest("SHA-256", encoder.encode(challenge.salt + n)));
+      }
+      const found = (await Promise.all(digests)).findIndex((digest) => sameBytes(digest, target));
+      if (found >= 0) {
+        return btoa(
+          JSON.stringify({
+            algorithm: challenge.algorithm,
+            challenge: challenge.challenge,
+            number: start + found,
+            salt: challenge.salt,
+            signature: challenge.signature,
+          }),
+        );
+      }
+    }
+    return "";
+  }
+
+  // One solution per submission (the server takes each once): warm() starts solving in the
+  // background, take() hands over the solution (waiting for it if need be) and forgets it.
+  function proofMaker(slug, required) {
+    let pending = null;
+    let startedAt = 0;
+    const solve = () => {
+      startedAt = Date.now();
+      return getJson(formPath(slug, "/challenge"))
+        .then(solveChallenge)
+        .catch(() => "");
+    };
+    return {
+      warm() {
+        if (!required) return;
+        if (!pending || Date.now() - startedAt > PROOF_FRESH_MS) pending = solve();
+      },
+      take() {
+        if (!required) return Promise.resolve("");
+        this.warm();
+        const solution = pending;
+        pending = null;
+        return solution;
+      },
+    };
+  }
+
+  function newGuard(form, root) {
+    const trap = honeypotField();
+    const settings = form.definition.settings || {};
+    const proof = proofMaker(form.slug, settings.proof_of_work === true);
+    proof.warm();
+    return { signals: newSignals(root), honeypot: trap.input, trap: trap.box, opened: form.opened || "", proof };
+  }
+
+  /* ---------- the as-you-type email check: "Did you mean …?" ---------- */
+
+  function emailCheck(slug, input) {
+    const hint = el("p", "ll-hint");
+    hint.hidden = true;
+    hint.setAttribute("aria-live", "polite");
+    let timer = 0;
+    let asked = 0;
+    let checked = null; // { value, answer } of the last check that came back
+    let running = null;
+
+    function hide() {
+      hint.hidden = true;
+      hint.replaceChildren();
+    }
+
+    function render(answer) {
+      hide();
+      if (!answer || !answer.valid) return false;
+      if (answer.suggestion) {
+        const fix = el("button", "ll-suggestion", answer.suggestion);
+        fix.type = "button";
+        fix.addEventListener("click", () => {
+          input.value = answer.suggestion;
+          checked = { value: answer.suggestion, answer: null };
+          hide();
+          input.dispatchEvent(new Event("input", { bubbles: true }));
+          input.focus();
+        });
+        hint.append("Did you mean ", fix, "?");
+      } else if (answer.disposable) {
+        hint.textContent = TEMPORARY_ADDRESS;
+      } else {
+        return false;
+      }
+      hint.hidden = false;
+      return true;
+    }
+
+    // Resolves to whether a hint is on screen for what is in the field now. Failures are silent.
+    function check() {
+      clearTimeout(timer);
+      const value = input.value.trim();
+      if (checked && checked.value === value) return Promise.resolve(!hint.hidden);
+      if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value)) {
+        hide();
+        return Promise.resolve(false);
+      }
+      if (running && running.value === value) return running.promise;
+      const ticket = ++asked;
+      const promise = getJson(formPath(slug, "/validate?email=" + encodeURIComponent(value)))
+        .then((data) => {
+          if (ticket !== asked || input.value.trim() !== value) return false; // typed on since
+          checked = { value, answer: data.email || null };
+          return render(checked.answer);
+        })
+        .catch(() => false)
+        .finally(() => {
+          if (running && running.promise === promise) running = null;
+        });
+      running = { value, promise };
+      return promise;
+    }
+
+    const later = () => {
+      clearTimeout(timer);
+      timer = setTimeout(check, CHECK_DELAY_MS);
+    };
+    input.addEventListener("change", later);
+    input.addEventListener("blur", later);
+    input.addEventListener("input", () => {
+      if (!checked || checked.value !== input.value.trim()) hide();
+    });
+    return { hint, check };
   }
 
   /* ---------- the definition: conditions as the server judges them ---------- */
@@ -275,6 +462,10 @@
     const mark = el("span", "ll-req", "*");
     mark.setAttribute("aria-hidden", "true");
     return mark;
+  }
+
+  function wait(ms) {
+    return new Promise((resolve) => setTimeout(() => resolve(false), ms));
   }
 
   function ready(callback) {
@@ -452,6 +643,7 @@
     message.hidden = true;
 
     const records = new Map();
+    const checks = [];
     const stepEls = steps.map((step, index) => {
       const fieldset = el("fieldset", "ll-step");
       fieldset.setAttribute("data-ll-step", String(index));
@@ -464,6 +656,11 @@
         const record = fieldControl(spec, nextId(spec.name));
         record.step = index;
         records.set(spec.name, record);
+        if (spec.type === "email") {
+          const check = emailCheck(form.slug, record.inputs[0]);
+          record.inputs[0].after(check.hint);
+          checks.push(check);
+        }
         fieldset.append(record.wrap);
       }
       return fieldset;
@@ -475,10 +672,10 @@
     const next = el("button", "ll-btn ll-btn-primary");
     next.type = "submit";
     actions.append(back, next);
-    formEl.append(...stepEls, message, actions);
+    const guard = newGuard(form, root);
+    formEl.append(guard.trap, ...stepEls, message, actions);
     root.append(formEl);
 
-    const signals = newSignals(root);
     let current = 0;
     let busy = false;
 
@@ -612,10 +809,13 @@
         busy = true;
         next.disabled = true;
         root.setAttribute("aria-busy", "true");
-        const result = await postSubmission(form.slug, mode, submissionBody(sent, current, !final, signals));
+        const proof = await guard.proof.take();
+        const body = submissionBody(sent, current, !final, guard, proof);
+        const result = await postSubmission(form.slug, mode, body);
         busy = false;
         next.disabled = false;
         root.removeAttribute("aria-busy");
+        if (!final || !result.ok) guard.proof.warm(); // the next send needs a solution of its own
         if (!result.ok) {
           if (result.errors) showServerErrors(result.errors);
           else showMessage(COULD_NOT_SEND);
@@ -674,7 +874,8 @@
     root.append(title, log, composer);
     if (definition.description) bot(definition.description);
 
-    const signals = newSignals(root);
+    const guard = newGuard(form, root);
+    root.append(guard.trap);
     const answers = {};
     const answered = new Set();
     let savedThrough = -1;
@@ -741,8 +942,11 @@
     async function send(step, partial) {
       clearComposer();
       const typing = bot("…", "ll-typing");
-      const result = await postSubmission(form.slug, "chat", submissionBody(sentAnswers(partial ? step : undefined), step, partial, signals));
+      const proof = await guard.proof.take();
+      const body = submissionBody(sentAnswers(partial ? step : undefined), step, partial, guard, proof);
+      const result = await postSubmission(form.slug, "chat", body);
       typing.remove();
+      if (partial || !result.ok) guard.proof.warm(); // the next send needs a solution of its own
       if (result.ok) return true;
       const fieldErrors = (result.errors || []).filter((e) => e.field && fields.some((f) => f.spec.name === e.field));
       if (fieldErrors.length) {
@@ -873,9 +1077,26 @@
       sendButton.type = "submit";
       formEl.append(input, sendButton);
       if (skip) formEl.append(skip);
-      formEl.addEventListener("submit", (event) => {
+      // An email is checked before it is taken: a hint is offered once, and sending the same
+      // address again keeps it as typed.
+      const check = spec.type === "email" ? emailCheck(form.slug, input) : null;
+      const offered = new Set();
+      let checking = false;
+      formEl.addEventListener("submit", async (event) => {
         event.preventDefault();
+        if (checking) return;
         const value = input.value;
+        if (check && value.trim() && !offered.has(value.trim()) && !input.validity.typeMismatch) {
+          checking = true;
+          const hinted = await Promise.race([check.check(), wait(CHAT_CHECK_WAIT_MS)]);
+          checking = false;
+          if (asking !== spec) return;
+          if (hinted && input.value === value) {
+            offered.add(value.trim());
+            input.focus();
+            return;
+          }
+        }
         if (spec.required && isEmpty(spec, value)) {
           bot(REQUIRED, "ll-bot-error");
           input.focus();
@@ -889,6 +1110,7 @@
         accept(spec, value, value);
       });
       row.append(formEl);
+      if (check) row.append(check.hint);
       input.focus();
     }
 
@@ -1069,6 +1291,12 @@ textarea.ll-input{resize:vertical;min-height:4.5rem}
 .ll-check input{margin:.3rem 0 0;width:1.05rem;height:1.05rem;flex:none;accent-color:var(--ll-accent)}
 .ll-help{margin:.3rem 0 0;font-size:.85rem;color:var(--ll-muted)}
 .ll-error{margin:.3rem 0 0;font-size:.9rem;color:var(--ll-bad)}
+.ll-hint{margin:.3rem 0 0;font-size:.9rem;color:var(--ll-muted)}
+.ll-suggestion{all:unset;cursor:pointer;color:var(--ll-accent);font-weight:600;text-decoration:underline}
+.ll-suggestion:focus-visible{outline:3px solid #9db7f5;outline-offset:1px}
+.ll-chat .ll-hint{flex:1 1 100%}
+.ll-hp{position:absolute!important;left:-10000px!important;top:auto!important;width:1px!important;height:1px!important;overflow:hidden!important}
+.ll-hp input{width:0!important;height:0!important;padding:0!important;border:0!important;margin:0!important}
 .ll-invalid .ll-input{border-color:var(--ll-bad)}
 .ll-req{color:var(--ll-bad)}
 .ll-sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
