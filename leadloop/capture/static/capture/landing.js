@@ -3,7 +3,9 @@
  *
  * Without this script the page shows every step and still works: the server skips fields whose
  * conditions fail. With it: one step at a time, required fields checked before Next, conditional
- * fields shown and hidden as the visitor answers, the referrer kept, and a page-view beacon sent.
+ * fields shown and hidden as the visitor answers, the referrer kept, and a page-view beacon sent;
+ * also what the quality layer judges a person by (how the form was typed in, a proof-of-work when
+ * the form asks for one) and a "Did you mean …?" hint under an email address with a likely typo.
  */
 (() => {
   "use strict";
@@ -13,6 +15,11 @@
 
   const REQUIRED = "This field is required.";
   const TICK_REQUIRED = "Please tick this box to continue.";
+  const TEMPORARY_ADDRESS = "This looks like a temporary address: use one you will keep so we can reach you.";
+  const PROOF_BATCH = 500; // digests asked for at once while solving a proof-of-work
+  const PROOF_FRESH_MS = 10 * 60 * 1000; // a solution older than this is solved again (they expire)
+  const CHECK_DELAY_MS = 250;
+  const slug = form.getAttribute("data-ll-form");
   const steps = Array.from(form.querySelectorAll("[data-ll-step]"));
   const fields = Array.from(form.querySelectorAll("[data-ll-field]"));
   const back = form.querySelector("[data-ll-back]");
@@ -179,6 +186,10 @@
     focusIn(steps[current]);
   });
   form.addEventListener("submit", (event) => {
+    if (sending) {
+      event.preventDefault(); // already on its way (a second click while the proof is solved)
+      return;
+    }
     // Enter in a text box submits the form: before the last step that means Next.
     if (current < last) {
       event.preventDefault();
@@ -195,6 +206,19 @@
         return;
       }
     }
+    writeSignals();
+    if (proofInput && !proofInput.value) {
+      // Wait for the solution, then send the form as the browser would have.
+      event.preventDefault();
+      sending = true;
+      submit.disabled = true;
+      form.setAttribute("aria-busy", "true");
+      takeProof().then((solution) => {
+        proofInput.value = solution;
+        writeSignals();
+        form.submit();
+      });
+    }
   });
   const onEdit = (event) => {
     const field = event.target.closest && event.target.closest("[data-ll-field]");
@@ -203,6 +227,194 @@
   };
   form.addEventListener("input", onEdit);
   form.addEventListener("change", onEdit);
+
+  /* ---------- is a person filling this in: how it was typed, and the proof-of-work ---------- */
+
+  const typed = { keystrokes: 0, pastes: 0, focus: [] };
+  const signalsInput = form.querySelector('input[name="_signals"]');
+  const proofInput = form.hasAttribute("data-ll-proof") ? form.querySelector('input[name="_proof"]') : null;
+  let sending = false;
+  form.addEventListener("keydown", () => typed.keystrokes++, true);
+  form.addEventListener("paste", () => typed.pastes++, true);
+  form.addEventListener("focusin", (event) => {
+    const field = event.target.closest && event.target.closest("[data-ll-field]");
+    const name = field && nameOf(field);
+    const order = typed.focus;
+    if (name && order[order.length - 1] !== name && order.length < 200) order.push(name);
+  });
+
+  function writeSignals() {
+    if (!signalsInput) return;
+    signalsInput.value = JSON.stringify({
+      keystrokes: typed.keystrokes,
+      pastes: typed.pastes,
+      ms_to_submit: Math.round(performance.now()), // since the page started loading
+      focus_order: typed.focus.slice(),
+    });
+  }
+
+  function apiUrl(path) {
+    return new URL("/api/v1/forms/" + encodeURIComponent(slug) + path, location.href).href;
+  }
+
+  function getJson(path) {
+    return fetch(apiUrl(path), { headers: { Accept: "application/json" } }).then((response) => {
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      return response.json();
+    });
+  }
+
+  function hexBytes(hex) {
+    const bytes = new Uint8Array(hex.length / 2);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.substr(i * 2, 2), 16);
+    return bytes;
+  }
+
+  function sameBytes(buffer, expected) {
+    const bytes = new Uint8Array(buffer);
+    if (bytes.length !== expected.length) return false;
+    for (let i = 0; i < bytes.length; i++) if (bytes[i] !== expected[i]) return false;
+    return true;
+  }
+
+  // ALTCHA v1: the number n in 0..maxNumber with SHA-256(salt + n) == challenge, as the widget
+  // solves it. "" when it cannot be solved; the server then judges the lead without it.
+  async function solveChallenge(challenge) {
+    if (!window.crypto || !crypto.subtle || !window.TextEncoder) return "";
+    if (challenge.algorithm !== "SHA-256" || !/^[0-9a-f]{64}$/.test(challenge.challenge || "")) return "";
+    const target = hexBytes(challenge.challenge);
+    const encoder = new TextEncoder();
+    const max = Math.min(Number(challenge.maxNumber) || 1000000, 10000000);
+    for (let start = 0; start <= max; start += PROOF_BATCH) {
+      const end = Math.min(start + PROOF_BATCH, max + 1);
+      const digests = [];
+      for (let n = start; n < end; n++) {
+        digests.push(crypto.subtle.digest("SHA-256", encoder.encode(challenge.salt + n)));
+      }
+      const found = (await Promise.all(digests)).findIndex((digest) => sameBytes(digest, target));
+      if (found >= 0) {
+        return btoa(
+          JSON.stringify({
+            algorithm: challenge.algorithm,
+            challenge: challenge.challenge,
+            number: start + found,
+            salt: challenge.salt,
+            signature: challenge.signature,
+          }),
+        );
+      }
+    }
+    return "";
+  }
+
+  // Solving starts as the page opens, so it is usually done by the time the visitor submits.
+  let proof = null;
+  let proofStartedAt = 0;
+  function warmProof() {
+    if (!proofInput || (proof && Date.now() - proofStartedAt < PROOF_FRESH_MS)) return;
+    proofStartedAt = Date.now();
+    proof = getJson("/challenge")
+      .then(solveChallenge)
+      .catch(() => "");
+  }
+
+  function takeProof() {
+    warmProof();
+    return proof;
+  }
+
+  warmProof();
+
+  // Back to this page from the next one (the back/forward cache): the solution sent is spent.
+  window.addEventListener("pageshow", (event) => {
+    if (!event.persisted) return;
+    sending = false;
+    submit.disabled = false;
+    form.removeAttribute("aria-busy");
+    if (proofInput) {
+      proofInput.value = "";
+      proof = null;
+      warmProof();
+    }
+  });
+
+  /* ---------- the as-you-type email check: "Did you mean …?" ---------- */
+
+  function watchEmail(input) {
+    const hint = document.createElement("div");
+    hint.className = "help ll-hint";
+    hint.hidden = true;
+    hint.setAttribute("aria-live", "polite");
+    input.after(hint);
+    let timer = 0;
+    let asked = 0;
+    let checked = "";
+
+    function hide() {
+      hint.hidden = true;
+      hint.replaceChildren();
+    }
+
+    function render(answer) {
+      hide();
+      if (!answer || !answer.valid) return;
+      if (answer.suggestion) {
+        const fix = document.createElement("button");
+        fix.type = "button";
+        fix.className = "ll-suggestion";
+        fix.textContent = answer.suggestion;
+        // A link-like button inside the sentence, not the page's big blue button.
+        fix.style.cssText =
+          "background:none;border:0;padding:0;font:inherit;font-weight:600;color:var(--accent);text-decoration:underline;cursor:pointer";
+        fix.addEventListener("click", () => {
+          input.value = answer.suggestion;
+          checked = answer.suggestion;
+          hide();
+          input.dispatchEvent(new Event("input", { bubbles: true }));
+          input.focus();
+        });
+        hint.append("Did you mean ", fix, "?");
+      } else if (answer.disposable) {
+        hint.textContent = TEMPORARY_ADDRESS;
+      } else {
+        return;
+      }
+      hint.hidden = false;
+    }
+
+    function check() {
+      const value = input.value.trim();
+      if (value === checked) return;
+      if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value)) {
+        hide();
+        return;
+      }
+      const ticket = ++asked;
+      getJson("/validate?email=" + encodeURIComponent(value))
+        .then((data) => {
+          if (ticket !== asked || input.value.trim() !== value) return; // typed on since
+          checked = value;
+          render(data.email);
+        })
+        .catch(() => {}); // the check is a courtesy: when it fails, nothing is said
+    }
+
+    const later = () => {
+      clearTimeout(timer);
+      timer = setTimeout(check, CHECK_DELAY_MS);
+    };
+    input.addEventListener("change", later);
+    input.addEventListener("blur", later);
+    input.addEventListener("input", () => {
+      if (input.value.trim() !== checked) hide();
+    });
+  }
+
+  for (const field of fields) {
+    if (typeOf(field) !== "email") continue;
+    const input = inputsOf(field)[0];
+    if (input) watchEmail(input);
+  }
 
   const referrer = form.querySelector('input[name="_referrer"]');
   if (referrer) referrer.value = document.referrer;
