@@ -44,8 +44,12 @@ def describe_phone(e164: str) -> dict:
     if valid:
         # The *_valid_number variants skip validating again: each full check costs as much as
         # the rest of the lookups together.
-        line_type = LINE_TYPES.get(phonenumbers.number_type(number), "unknown")
-        zones = timezone.time_zones_for_geographical_number(number)
+        number_type = phonenumbers.number_type(number)
+        line_type = LINE_TYPES.get(number_type, "unknown")
+        if phonenumbers.is_number_type_geographical(number_type, number.country_code):
+            zones = timezone.time_zones_for_geographical_number(number)
+        else:  # a mobile or toll-free number can ring anywhere in its country: all its zones
+            zones = timezone.time_zones_for_number(number)
         facts |= {
             "line_type": line_type,
             "carrier": carrier.name_for_valid_number(number, "en") if "mobile" in line_type else "",
