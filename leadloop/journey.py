@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from leadloop.compliance import services as compliance
 from leadloop.core import services as core
-from leadloop.core.models import DuplicatePolicy, Lead
+from leadloop.core.models import DuplicatePolicy, Lead, Quality
 from leadloop.core.types import LeadIntake
 from leadloop.quality import services as quality
 
@@ -94,8 +94,10 @@ def _deduplicate(
         return Admission(lead, True, {}, assessment)
     if intake.duplicate_policy == DuplicatePolicy.REJECT:
         return Admission(existing, False, {}, assessment, rejected_as_duplicate=True)
-    # An invalid submission never rewrites a lead: it stays apart, quarantined, linked to it.
-    if intake.duplicate_policy == DuplicatePolicy.LINK or assessment.is_invalid:
+    # An invalid submission never rewrites a good lead: it stays apart, quarantined, linked to
+    # it. Into a lead that is quarantined itself (the same bot's next funnel step) it merges.
+    spoils_a_good_lead = assessment.is_invalid and existing.quality != Quality.INVALID
+    if intake.duplicate_policy == DuplicatePolicy.LINK or spoils_a_good_lead:
         lead = _new_lead(intake, assessment, company)
         lead.duplicate_of = existing
         return Admission(lead, True, {}, assessment)

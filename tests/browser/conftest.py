@@ -42,10 +42,28 @@ def browser() -> Browser:
         unsafe.undo()
 
 
+# What a person's desktop Chrome sends. Playwright's own user agent says "HeadlessChrome", which
+# the quality layer rightly takes for automation.
+DESKTOP_CHROME = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+
 @pytest.fixture
 def page(browser: Browser):
-    # A fresh context per test: its own localStorage and cookies, as a new visitor would have.
-    context = browser.new_context(viewport={"width": 960, "height": 760})
+    """A person's browser: a fresh context per test, with its own localStorage and cookies."""
+    yield from _page_in(browser, DESKTOP_CHROME)
+
+
+@pytest.fixture
+def headless_page(browser: Browser):
+    """The same browser telling the truth about being headless."""
+    yield from _page_in(browser, None)
+
+
+def _page_in(browser: Browser, user_agent: str | None):
+    context = browser.new_context(viewport={"width": 960, "height": 760}, user_agent=user_agent)
     context.set_default_timeout(5000)
     page = context.new_page()
     page.problems = PageProblems(page)

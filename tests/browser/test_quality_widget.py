@@ -11,32 +11,12 @@ from playwright.sync_api import expect
 from leadloop.capture import services as capture
 from leadloop.capture.models import Form, Submission
 from leadloop.core.models import Lead
-from tests.browser.support import PageProblems, import_quote_form
+from tests.browser.support import import_quote_form
 
 pytestmark = pytest.mark.browser
 
-# What a person's desktop Chrome sends; Playwright's default says "HeadlessChrome", which the
-# quality layer rightly takes for automation.
-DESKTOP_CHROME = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36"
-)
 THANKS = "Thanks, you are on the list."
 BOT_REASONS = {"bot_no_proof_of_work", "bot_proof_of_work_failed", "bot_honeypot"}
-
-
-@pytest.fixture
-def person(browser):
-    """A page in a browser that says it is an ordinary desktop Chrome."""
-    context = browser.new_context(viewport={"width": 960, "height": 760}, user_agent=DESKTOP_CHROME)
-    context.set_default_timeout(5000)
-    page = context.new_page()
-    page.problems = PageProblems(page)
-    yield page
-    problems = page.problems
-    context.close()
-    assert not problems.errors, f"uncaught errors in the page: {problems.errors}"
-    assert not problems.dialogs, f"the page opened dialogs: {problems.dialogs}"
 
 
 def newsletter_form(**settings) -> Form:
@@ -77,8 +57,7 @@ def type_in(page, email: str, first_name: str = "Ada") -> None:
     page.get_by_label("First name").press_sequentially(first_name, delay=10)
 
 
-def test_widget_suggests_the_address_meant_and_the_lead_gets_it(person, embed):
-    page = person
+def test_widget_suggests_the_address_meant_and_the_lead_gets_it(page, embed):
     form = newsletter_form()
     page.goto(embed(form.slug, target="#quote"))
     email = page.get_by_role("textbox", name="Email", exact=True)
@@ -96,8 +75,7 @@ def test_widget_suggests_the_address_meant_and_the_lead_gets_it(person, embed):
     assert Lead.objects.get().email == "ada@gmail.com"
 
 
-def test_widget_says_nothing_about_an_address_without_a_likely_typo(person, embed):
-    page = person
+def test_widget_says_nothing_about_an_address_without_a_likely_typo(page, embed):
     form = newsletter_form()
     page.goto(embed(form.slug))
     # The check runs once the email box is left; wait for its answer, then for what it shows.
@@ -107,8 +85,7 @@ def test_widget_says_nothing_about_an_address_without_a_likely_typo(person, embe
     expect(page.locator(".ll-hint")).to_be_hidden()
 
 
-def test_landing_page_suggests_the_address_meant_and_the_lead_gets_it(person, live_server):
-    page = person
+def test_landing_page_suggests_the_address_meant_and_the_lead_gets_it(page, live_server):
     form = newsletter_form()
     page.goto(f"{live_server.url}/p/{form.slug}")
     email = page.locator("#ll-email")
@@ -125,8 +102,7 @@ def test_landing_page_suggests_the_address_meant_and_the_lead_gets_it(person, li
     assert Lead.objects.get().email == "ada@gmail.com"
 
 
-def test_chat_offers_the_address_meant_before_taking_it(person, embed):
-    page = person
+def test_chat_offers_the_address_meant_before_taking_it(page, embed):
     form = newsletter_form(proof_of_work=True)
     page.goto(embed(form.slug, mode="chat", target="#quote"))
     chat = page.locator(".ll-chat")
@@ -151,8 +127,7 @@ def test_chat_offers_the_address_meant_before_taking_it(person, embed):
     assert not codes(lead) & BOT_REASONS
 
 
-def test_widget_solves_a_fresh_proof_of_work_for_each_step_it_saves(person, embed):
-    page = person
+def test_widget_solves_a_fresh_proof_of_work_for_each_step_it_saves(page, embed):
     form = import_quote_form(proof_of_work=True, min_seconds=1)
     page.goto(embed(form.slug, target="#quote"))
     type_in(page, "ada@example.com")
@@ -174,8 +149,7 @@ def test_widget_solves_a_fresh_proof_of_work_for_each_step_it_saves(person, embe
     assert proofs[0] != proofs[1]
 
 
-def test_landing_page_solves_the_proof_of_work_before_it_submits(person, live_server):
-    page = person
+def test_landing_page_solves_the_proof_of_work_before_it_submits(page, live_server):
     form = newsletter_form(proof_of_work=True)
     page.goto(f"{live_server.url}/p/{form.slug}")
     expect(page.locator("form[data-ll-proof]")).to_have_count(1)
@@ -190,8 +164,7 @@ def test_landing_page_solves_the_proof_of_work_before_it_submits(person, live_se
     assert raw["proof_of_work"]
 
 
-def test_a_person_typing_in_the_widget_makes_a_valid_lead(person, embed):
-    page = person
+def test_a_person_typing_in_the_widget_makes_a_valid_lead(page, embed):
     form = newsletter_form()
     page.goto(embed(form.slug, target="#quote"))
     honeypot = page.locator("#quote .ll-hp input")
@@ -211,8 +184,7 @@ def test_a_person_typing_in_the_widget_makes_a_valid_lead(person, embed):
     assert raw["signals"]["focus_order"] == ["email", "first_name"]
 
 
-def test_a_person_typing_on_the_landing_page_makes_a_valid_lead(person, live_server):
-    page = person
+def test_a_person_typing_on_the_landing_page_makes_a_valid_lead(page, live_server):
     form = newsletter_form()
     page.goto(f"{live_server.url}/p/{form.slug}")
     honeypot = page.locator("input[name=ll_website]")
@@ -229,8 +201,7 @@ def test_a_person_typing_on_the_landing_page_makes_a_valid_lead(person, live_ser
     assert json.loads(Submission.objects.get(lead=lead).raw)["honeypot"] == ""
 
 
-def test_a_bot_filling_the_honeypot_is_thanked_and_its_lead_is_invalid(person, embed):
-    page = person
+def test_a_bot_filling_the_honeypot_is_thanked_and_its_lead_is_invalid(page, embed):
     form = newsletter_form()
     page.goto(embed(form.slug))
     type_in(page, "ada@gmail.com")
@@ -244,7 +215,8 @@ def test_a_bot_filling_the_honeypot_is_thanked_and_its_lead_is_invalid(person, e
     assert "bot_honeypot" in codes(lead)
 
 
-def test_headless_chrome_is_thanked_like_a_person_and_its_lead_is_invalid(page, embed):
+def test_headless_chrome_is_thanked_like_a_person_and_its_lead_is_invalid(headless_page, embed):
+    page = headless_page
     assert "HeadlessChrome" in page.evaluate("navigator.userAgent")
     form = newsletter_form()
     page.goto(embed(form.slug))
