@@ -210,3 +210,17 @@ def test_a_release_without_a_reason_is_refused(api, why):
     lead.refresh_from_db()
     assert lead.quality == "invalid"
     assert not Event.objects.filter(type="lead.released").exists()
+
+
+def test_a_doubtful_repeat_merges_into_a_valid_lead_without_spoiling_it(api):
+    lead = Lead.objects.get(pk=api(ADA).json()["id"])
+
+    again = api({**ADA, "first_name": "12345", "phone": "+14155550134"})
+
+    assert again.status_code == 200
+    lead.refresh_from_db()
+    assert lead.quality == "valid"
+    assert "name_digits" not in codes(lead)
+    assert lead.enrichment["time_zone"]["value"] == "America/Los_Angeles"  # what it taught us
+    assert again.json()["id"] == lead.pk
+    assert lead.events.get(type="lead.updated").data["quality"]["verdict"] == "suspect"
