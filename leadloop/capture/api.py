@@ -82,8 +82,14 @@ def too_large() -> Status:
     return Status(413, {"errors": [{"field": None, "message": f"The body is over {limit} bytes."}]})
 
 
-def answer(outcome: services.Outcome) -> Status:
+def answer(outcome: services.Outcome, *, to_visitor: bool = False) -> Status:
+    """The HTTP answer to a capture. A visitor whose submission the duplicate policy rejected is
+    thanked like anyone else (a form must not tell strangers who is already a lead); a lead
+    source is told, so it is not paid for the lead."""
     if outcome.status == SubmissionStatus.DUPLICATE:
+        if to_visitor:
+            body = {"id": None, "status": "received", "submission_id": outcome.submission.pk}
+            return Status(200, body)
         return Status(409, {"errors": [services.DUPLICATE_ERROR]})
     if outcome.errors:
         return Status(422, {"errors": outcome.errors})
@@ -244,7 +250,8 @@ def submit_form(request: HttpRequest, slug: str):
     except BodyTooLarge:
         return too_large()
     channel = _widget_channel(request.GET.get("mode", ""))
-    return answer(services.capture(channel, raw, request_meta(request), form=form))
+    outcome = services.capture(channel, raw, request_meta(request), form=form)
+    return answer(outcome, to_visitor=True)
 
 
 def _widget_channel(mode: str) -> str:

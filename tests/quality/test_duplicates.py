@@ -202,10 +202,6 @@ def test_reject_lets_a_new_person_through(api):
     assert api({**ADA, "email": "grace@analytical-engines.example", "phone": ""}).status_code == 201
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="capture/api.py answer() gives 409 to every duplicate, the form path's visitors too",
-)
 def test_reject_on_a_form_answers_the_visitor_as_if_it_worked(quote_form):
     set_form_policy(quote_form, "reject")
     first = submit_form(QUOTE)
