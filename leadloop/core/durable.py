@@ -37,12 +37,17 @@ def claim(
 ) -> bool:
     """Take a row for this process: a conditional UPDATE that only one claimer can win.
 
+    Only a row that is due can be taken: a stale nudge (a second task for the row, queued by a
+    sweep before the first ran) must not skip a backoff or run while another holds the lease.
     The claim bumps the attempt count and pushes the due time out by `lease`, so if this process
     dies the sweep sees the row again once the lease has passed."""
     now = timezone.now()
+    due = Q(**{f"{due_field}__isnull": True}) | Q(**{f"{due_field}__lte": now})
     won = (
         type(row)
-        .objects.filter(still_pending, pk=row.pk, **{attempts_field: getattr(row, attempts_field)})
+        .objects.filter(
+            still_pending, due, pk=row.pk, **{attempts_field: getattr(row, attempts_field)}
+        )
         .update(**{attempts_field: F(attempts_field) + 1, due_field: now + lease})
     )
     if won:

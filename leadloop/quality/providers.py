@@ -61,11 +61,6 @@ def enrich_claimed(request_id: int) -> None:
     request = EnrichmentRequest.objects.select_related("lead").filter(pk=request_id).first()
     if request is None or request.status != EnrichmentStatus.PENDING:
         return
-    if request.next_attempt_at and request.next_attempt_at > timezone.now():
-        # A stale nudge: a second one for the same row (the sweep found it before its first
-        # task ran), or one arriving while another worker holds the lease. Acting on it would
-        # skip the backoff (or run the lookup twice at once): the sweep nudges it when due.
-        return
     claimed = durable.claim(
         request,
         attempts_field="attempts",
