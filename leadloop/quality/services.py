@@ -133,7 +133,8 @@ def check_as_typed(email: str = "", phone_number: str = "", region: str = "US") 
 
 def _email_as_typed(email: str) -> dict:
     try:
-        normalized = validate_email(email, check_deliverability=False).normalized
+        # Stripped as the submission will be: a phone keyboard's trailing space is not an error.
+        normalized = validate_email(email.strip(), check_deliverability=False).normalized
     except EmailNotValidError as error:
         return {"valid": False, "message": str(error)}
     local, _, domain = normalized.rpartition("@")

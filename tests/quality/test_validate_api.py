@@ -87,11 +87,6 @@ def test_bad_syntax_is_valid_false_with_a_message(client, email):
     assert answer["email"]["normalized"] == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services._email_as_typed does not strip: a mobile keyboard's trailing space is "
-    "'invalid characters: SPACE' as typed, though the submission (capture/cleaning.py) strips it",
-)
 @pytest.mark.parametrize("email", ["jane@acme.com ", " jane@acme.com", "\tjane@acme.com\n"])
 def test_surrounding_spaces_are_not_an_error_as_typed(client, email):
     assert validate(client, email=email)["email"]["valid"] is True
