@@ -102,7 +102,10 @@ def _deduplicate(
         lead.duplicate_of = existing
         return Admission(lead, True, {}, assessment)
     changes = core.merge_intake(existing, intake, company)
+    verdict_before = existing.quality
     quality.judge_repeat(existing, assessment)
+    if existing.quality != verdict_before:
+        changes["quality"] = [verdict_before, existing.quality]
     return Admission(existing, False, changes, assessment)
 
 

@@ -168,6 +168,8 @@ def test_a_later_valid_submission_clears_an_earlier_doubt(api):
     assert lead.first_name == "Ada"
     assert lead.quality == "valid"
     assert "name_digits" not in codes(lead)
+    updated = lead.events.get(type="lead.updated")
+    assert updated.data["changes"]["quality"] == ["suspect", "valid"]
 
 
 def test_an_equally_doubtful_repeat_merges_and_brings_its_own_reasons(api):
