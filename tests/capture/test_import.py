@@ -738,14 +738,20 @@ def test_memory_does_not_grow_with_the_size_of_the_file():
     assert large < small * 1.5
 
 
-def processes_running(text: str) -> list[int]:
+def processes_running(text: str, parent: int | None = None) -> list[int]:
+    """Processes whose command line holds `text` (children of `parent` only, when given: other
+    test runs on the machine may be importing too)."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and text.encode() in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
+            if not entry.name.isdigit() or text.encode() not in (entry / "cmdline").read_bytes():
+                continue
+            # /proc/PID/stat: "pid (name) state ppid ...", and the name may hold spaces.
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
+        if parent is None or ppid == parent:
+            found.append(int(entry.name))
     return found
 
 
@@ -777,7 +783,7 @@ def test_an_import_killed_mid_file_resumes_and_its_checker_process_does_not_ling
     while not ImportJob.objects.filter(processed_rows__gt=0).exists():
         assert time.monotonic() < deadline and importing.poll() is None
         time.sleep(0.05)
-    checker = processes_running("leadloop.capture.import_checker")
+    checker = processes_running("leadloop.capture.import_checker", parent=importing.pid)
     assert checker, "a file this large is checked in a second process"
 
     importing.send_signal(signal.SIGKILL)
