@@ -6,11 +6,12 @@ from leadloop.quality.reasons import INVALID, SUSPECT, Findings
 
 TEST_WORDS = {
     "test", "testing", "tester", "asdf", "qwerty", "fake", "dummy", "sample", "example",
-    "foo", "bar", "foobar", "xxx", "none", "null", "nobody", "noname", "blah",
+    "foo", "bar", "foobar", "xxx", "none", "null", "nobody", "noname", "blah", "demo",
+    "admin", "user",
 }  # fmt: skip
 TEST_NAMES = {
     "john doe", "jane doe", "first last", "firstname lastname", "mickey mouse", "donald duck",
-    "john smith test", "your name", "name surname",
+    "john smith test", "your name", "name surname", "fake name", "test name",
 }  # fmt: skip
 KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm", "1234567890")
 # Five keys in a row inside a word, or a whole word of four: "Siewert" holds "wert".
@@ -28,8 +29,8 @@ def check_names(first_name: str, last_name: str, email: str = "") -> Findings:
     if full in TEST_NAMES or (words and all(w in TEST_WORDS for w in words)) or local in TEST_WORDS:
         found.add("test_data", INVALID, "Looks like test data, not a person.")
         return found
-    if any(w.isdigit() for w in words):
-        found.add("name_digits", SUSPECT, "A name made of digits.")
+    if any(char.isdigit() for char in full):
+        found.add("name_digits", SUSPECT, "A name with digits in it.")
     elif any(_is_mash(w) for w in words):
         found.add("name_mash", SUSPECT, "The name looks like keyboard mash.")
     return found

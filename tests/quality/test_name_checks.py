@@ -45,10 +45,16 @@ NAME_TABLE = [
     ("xkcdqz", "", "", "name_mash"),
     ("Hjkl", "", "", "name_mash"),
     ("Kjhgf", "Trsdp", "", "name_mash"),
+    ("Fake", "Name", "", "test_data"),
+    ("Admin", "Admin", "", "test_data"),
+    ("Demo", "Demo", "", "test_data"),
+    ("Demo", "User", "", "test_data"),
     # Digits: suspect.
     ("123", "", "", "name_digits"),
     ("Anna", "12345", "", "name_digits"),
     ("0", "0", "", "name_digits"),
+    ("John123", "Smith", "", "name_digits"),
+    ("Ada", "L0velace", "", "name_digits"),
     # Real names: nothing to say.
     ("Thi", "Nguyen", "", ""),
     ("Hans", "Hirschsprung", "", ""),
