@@ -1,13 +1,16 @@
-"""`leadloop bench capture`: the capture benchmark (leadloop/bench/capture.py), which builds its
-own throw-away installation, so it never touches the one this command is configured for."""
+"""`leadloop bench capture|quality`: the benchmarks in leadloop/bench/. Each builds its own
+throw-away installation, so it never touches the one this command is configured for."""
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from leadloop.bench import capture
+from leadloop.bench import capture, quality
 
 
 class Command(BaseCommand):
-    help = "Benchmarks against a throw-away installation: `capture` drives POST /api/v1/leads."
+    help = (
+        "Benchmarks against a throw-away installation: `capture` drives POST /api/v1/leads; "
+        "`quality` times validations and duplicate lookups with a million leads."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         benchmarks = parser.add_subparsers(dest="benchmark", required=True)
@@ -16,7 +19,14 @@ class Command(BaseCommand):
                 "capture", help="leads/s and latency of POST /api/v1/leads against the floor"
             )
         )
+        quality.add_arguments(
+            benchmarks.add_parser(
+                "quality",
+                help="email and phone validations/s, and duplicate lookup latency at N leads",
+            )
+        )
 
     def handle(self, *, benchmark: str, **options) -> None:
-        if not capture.run_from_options(options):
+        module = quality if benchmark == "quality" else capture
+        if not module.run_from_options(options):
             raise CommandError("the benchmark had errors (see above)")
