@@ -9,7 +9,7 @@ import threading
 import time
 
 from dnslib import AAAA, MX, QTYPE, RCODE, RR, A
-from dnslib.server import BaseResolver, DNSServer
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 SLOW_SECONDS = 3
 
@@ -46,7 +46,8 @@ class LoopbackZone(BaseResolver):
 def start() -> tuple[DNSServer, LoopbackZone, str]:
     """The server (UDP, a free port on 127.0.0.1), its zone, and its "host:port"."""
     zone = LoopbackZone()
-    server = DNSServer(zone, address="127.0.0.1", port=0)
+    quiet = DNSLogger(logf=lambda line: None)
+    server = DNSServer(zone, address="127.0.0.1", port=0, logger=quiet)
     server.start_thread()
     host, port = server.server.server_address
     return server, zone, f"{host}:{port}"
