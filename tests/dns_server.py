@@ -43,9 +43,10 @@ class LoopbackZone(BaseResolver):
         return reply
 
 
-def start() -> tuple[DNSServer, LoopbackZone, str]:
-    """The server (UDP, a free port on 127.0.0.1), its zone, and its "host:port"."""
-    zone = LoopbackZone()
+def start(zone: BaseResolver | None = None) -> tuple[DNSServer, BaseResolver, str]:
+    """The server (UDP, a free port on 127.0.0.1) answering from `zone` (a LoopbackZone unless
+    given), the zone, and the server's "host:port"."""
+    zone = zone or LoopbackZone()
     quiet = DNSLogger(logf=lambda line: None)
     server = DNSServer(zone, address="127.0.0.1", port=0, logger=quiet)
     server.start_thread()

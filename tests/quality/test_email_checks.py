@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 from django.test import override_settings
-from dnslib.server import BaseResolver, DNSServer
+from dnslib.server import BaseResolver
 
 from leadloop.core.types import LeadIntake
 from leadloop.quality import dns
@@ -21,6 +21,7 @@ from leadloop.quality.email import (
 )
 from leadloop.quality.reasons import verdict_of
 from leadloop.quality.services import assess_one
+from tests import dns_server
 
 _unique = itertools.count()
 
@@ -227,12 +228,9 @@ class EmptyZone(BaseResolver):
 
 @pytest.fixture
 def empty_dns():
-    zone = EmptyZone()
-    server = DNSServer(zone, address="127.0.0.1", port=0)
-    server.start_thread()
-    host, port = server.server.server_address
+    server, zone, address = dns_server.start(EmptyZone())
     try:
-        with override_settings(LEADLOOP_DNS=f"{host}:{port}"):
+        with override_settings(LEADLOOP_DNS=address):
             yield zone
     finally:
         server.stop()
