@@ -188,6 +188,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         "created_count",
         "merged_count",
         "rejected_count",
+        "quarantined_count",
         "rejects",
         "attempts",
         "last_error",

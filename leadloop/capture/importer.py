@@ -828,6 +828,7 @@ def _import_batch(
         job.created_count += created
         job.merged_count += merged
         job.rejected_count += len(rejected)
+        job.quarantined_count += sum(a.assessment.is_invalid for a in admissions)
         report.write(rejected)  # before the commit: a resume cuts back what did not commit
         if job.dry_run:
             transaction.set_rollback(True)
@@ -881,6 +882,7 @@ def _save_progress(job: ImportJob) -> None:
         created_count=job.created_count,
         merged_count=job.merged_count,
         rejected_count=job.rejected_count,
+        quarantined_count=job.quarantined_count,
         rejects=job.rejects.name,
         heartbeat_at=timezone.now(),
     )

@@ -189,6 +189,9 @@ class ImportJob(models.Model):
     processed_rows = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField(default=0)
     merged_count = models.PositiveIntegerField(default=0)
+    quarantined_count = models.PositiveIntegerField(
+        default=0, help_text="Rows the quality layer judged invalid: kept, in the review queue"
+    )
     rejected_count = models.PositiveIntegerField(default=0)
     rejects = models.FileField(upload_to="imports/", blank=True, help_text="Rejected rows and why")
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -574,7 +574,14 @@ def test_the_command_imports_with_a_mapping_shows_progress_and_writes_the_report
     source = Source.objects.create(name="Old CRM", channel="import")
     path = tmp_path / "export.csv"
     path.write_text(
-        csv_text([["Ada", "ada@example.com", "VIP"], ["Bob", "nope", ""]], ["Who", "Mail", "Tag"])
+        csv_text(
+            [
+                ["Ada", "ada@example.com", "VIP"],
+                ["Bob", "nope", ""],
+                ["Cy", "cy@mailinator.com", ""],
+            ],
+            ["Who", "Mail", "Tag"],
+        )
     )
     out, err = io.StringIO(), io.StringIO()
 
@@ -584,12 +591,12 @@ def test_the_command_imports_with_a_mapping_shows_progress_and_writes_the_report
         stdout=out, stderr=err,
     )  # fmt: skip
 
-    assert (
-        "Imported 2 rows" in out.getvalue() and "1 created, 0 merged, 1 rejected" in out.getvalue()
-    )
+    assert "Imported 3 rows" in out.getvalue()
+    assert "2 created, 0 merged, 1 rejected, 1 quarantined" in out.getvalue()
     assert f"Rejects report: {tmp_path / 'rejects.csv'}" in out.getvalue()
-    assert "rows/s" in err.getvalue() and "2/2" in err.getvalue()
-    lead = Lead.objects.get()
+    assert "rows/s" in err.getvalue() and "3/3" in err.getvalue()
+    assert Lead.objects.quarantined().get().email == "cy@mailinator.com"
+    lead = Lead.objects.workable().get()
     assert (lead.first_name, lead.source, lead.custom_fields) == ("Ada", source, {})
     assert "Mail: Enter a valid email address" in (tmp_path / "rejects.csv").read_text("utf-8-sig")
 

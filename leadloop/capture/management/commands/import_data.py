@@ -123,7 +123,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{'Dry run of' if job.dry_run else 'Imported'} {job.processed_rows:,} rows in "
             f"{took:.1f} s ({rate:,.0f} rows/s): {job.created_count:,} {verb[0]}, "
-            f"{job.merged_count:,} {verb[1]}, {job.rejected_count:,} rejected."
+            f"{job.merged_count:,} {verb[1]}, {job.rejected_count:,} rejected, "
+            f"{job.quarantined_count:,} quarantined (see the admin's review queue)."
         )
         if job.dry_run:
             self.stdout.write("Nothing was written (dry run).")
