@@ -35,7 +35,7 @@ from leadloop.capture.models import (
     SubmissionStatus,
 )
 from leadloop.capture.schemas import FormSubmissionIn, LeadIn, pydantic_errors
-from leadloop.core import durable
+from leadloop.core import durable, rows
 from leadloop.core.batching import Batcher
 from leadloop.core.models import Lead, Source
 from leadloop.core.types import ConsentGiven, LeadIntake
@@ -117,7 +117,7 @@ def _store(submission: Submission) -> tuple[Submission, bool]:
     in_transaction = transaction.get_connection().in_atomic_block
     try:
         with transaction.atomic() if in_transaction else nullcontext():
-            submission.save(force_insert=True)
+            rows.insert([submission])
         return submission, True
     except IntegrityError:
         if not submission.idempotency_key:
@@ -228,7 +228,7 @@ def _store_all(submissions: list[Submission]) -> list[tuple[Submission, bool] | 
     if len(submissions) > 1:
         try:
             with transaction.atomic():
-                Submission.objects.bulk_create(submissions)
+                rows.insert(submissions)
             return [(submission, True) for submission in submissions]
         except Exception:
             # A repeated idempotency key among them (or one bad row): store each on its own,

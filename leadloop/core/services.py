@@ -10,6 +10,7 @@ from django.db.models.functions import Lower
 from django.db.models.query import RawQuerySet
 from django.utils import timezone
 
+from leadloop.core import rows
 from leadloop.core.models import (
     CaptureState,
     Company,
@@ -55,11 +56,17 @@ def record_event(
 
 def record_events(events: Iterable[NewEvent]) -> list[Event]:
     now = timezone.now()
-    return Event.objects.bulk_create(
-        Event(
-            lead=e.lead, type=e.type, data=e.data, actor=e.actor, occurred_at=e.occurred_at or now
-        )
-        for e in events
+    return rows.insert(
+        [
+            Event(
+                lead=e.lead,
+                type=e.type,
+                data=e.data,
+                actor=e.actor,
+                occurred_at=e.occurred_at or now,
+            )
+            for e in events
+        ]
     )
 
 
@@ -117,7 +124,7 @@ def companies_by_name(names: Iterable[str]) -> dict[str, Company]:
     for company in _raw(Company, _companies_named, names=list(wanted.values())):
         found.setdefault(company.name.lower(), company)
     missing = [Company(name=name) for key, name in wanted.items() if key not in found]
-    for company in Company.objects.bulk_create(missing):
+    for company in rows.insert(missing):
         found[company.name.lower()] = company
     return found
 
