@@ -1,19 +1,80 @@
-"""Rows written with their SQL built once per database and shape.
+"""Rows read and written with their SQL built once per database and shape.
 
-Capture writes the same few rows for every lead (the raw submission, the lead, its event, its
-consent). Through `bulk_create`, building each INSERT (an InsertQuery, its compiler, every value
-checked for expressions, quoted and placed) cost several times what SQLite took to run it, and
-most of that work gives the same text every time.
+Capture asks the same few queries and writes the same few rows for every lead (the API key's
+source, the lead and company lookups; the raw submission, the lead, its event, its consent).
+Through the ORM, building each statement (a Query, its compiler, every value checked for
+expressions, quoted and placed) and turning rows into instances cost several times what
+SQLite took to run it, and most of that work gives the same result every time.
 """
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import TypeVar
 
 from django.db import connections, models, transaction
+from django.db.models import QuerySet
 
 M = TypeVar("M", bound=models.Model)
+
+
+def select(model: type[M], build: Callable[..., QuerySet], **values: Sequence) -> list[M]:
+    """What `build(model.objects, **values)` finds (the model's own columns only), with its SQL
+    written once per database and number of values. The API key's lookup took 0.4 ms through
+    the ORM on the benchmark machine, against 0.1 ms to run it; RawQuerySet, which wrote the
+    SQL once, still spent 0.1 ms per query reading the cursor's columns back into instances."""
+    alias = model.objects.db
+    shape = tuple((name, len(given)) for name, given in values.items())
+    query = _select(model, alias, build, shape)
+    by_slot = {_slot(name, i): v for name, given in values.items() for i, v in enumerate(given)}
+    params = [by_slot.get(p, p) if isinstance(p, str) else p for p in query.params]
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        cursor.execute(query.sql, params)
+        found = cursor.fetchall()
+    return [
+        model.from_db(alias, query.attnames, _converted(row, query.converters, connection))
+        for row in found
+    ]
+
+
+def _converted(row: tuple, converters: tuple, connection) -> list:
+    values = list(row)
+    for position, functions, expression in converters:
+        for function in functions:
+            values[position] = function(values[position], expression, connection)
+    return values
+
+
+@dataclass(frozen=True)
+class _Select:
+    sql: str
+    params: tuple
+    attnames: list[str]
+    converters: tuple  # (column position, functions, expression): text to datetime, JSON...
+
+
+def _slot(name: str, index: int) -> str:
+    return f"\0{name}{index}"
+
+
+# Bounded: the importer's batches come in many sizes.
+@functools.lru_cache(maxsize=128)
+def _select(model: type[models.Model], alias: str, build: Callable, shape: tuple) -> _Select:
+    slots = {name: [_slot(name, i) for i in range(count)] for name, count in shape}
+    compiler = build(model.objects.using(alias), **slots).query.get_compiler(alias)
+    sql, params = compiler.as_sql()
+    if compiler.annotation_col_map or compiler.klass_info.get("related_klass_infos"):
+        raise ValueError("rows.select reads one model's own columns, nothing joined or annotated")
+    columns = [column for column, _, _ in compiler.select]
+    # The converters depend on the columns and on the database's backend and settings, not
+    # on which thread's connection looked them up, so one set serves every thread.
+    converters = tuple(
+        (position, functions, expression)
+        for position, (functions, expression) in compiler.get_converters(columns).items()
+    )
+    return _Select(sql, tuple(params), [column.target.attname for column in columns], converters)
 
 
 def insert(objs: list[M]) -> list[M]:

@@ -40,3 +40,33 @@ def test_insert_refuses_a_row_already_stored_and_an_unsaved_related_object():
         rows.insert([lead])
     with pytest.raises(ValueError):
         rows.insert([Event(lead=Lead(email="new@example.com"), type="test")])
+
+
+def _leads_by_email(leads, emails):
+    return leads.filter(email_key__in=emails).order_by("id")
+
+
+@pytest.mark.django_db
+def test_select_reads_instances_as_the_orm_would():
+    ada = Lead.objects.create(
+        email="ada@example.com", email_key="ada@example.com", first_touch={"a": 1}
+    )
+    Lead.objects.create(email="bob@example.com", email_key="bob@example.com")
+    found = rows.select(Lead, _leads_by_email, emails=["ada@example.com", "nobody@example.com"])
+    assert found == [ada]
+    read = found[0]
+    assert read.first_touch == {"a": 1}
+    assert read.captured_at == Lead.objects.get(pk=ada.pk).captured_at
+    assert not read._state.adding
+    assert (
+        rows.select(Lead, _leads_by_email, emails=["bob@example.com", "x"])[0].email
+        == "bob@example.com"
+    )
+
+
+@pytest.mark.django_db
+def test_select_refuses_a_query_with_more_than_the_models_columns():
+    with pytest.raises(ValueError):
+        rows.select(
+            Lead, lambda leads, ids: leads.filter(pk__in=ids).select_related("company"), ids=[1]
+        )
