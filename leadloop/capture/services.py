@@ -11,6 +11,7 @@ Under a burst, the live path (`capture`) takes the requests of a web process tha
 together through 1-3 at once: one commit of their raw bodies, then one journey.
 """
 
+import functools
 import json
 import logging
 import time
@@ -18,9 +19,8 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import Q
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from pydantic import ValidationError
 
@@ -35,7 +35,7 @@ from leadloop.capture.models import (
     SubmissionStatus,
 )
 from leadloop.capture.schemas import FormSubmissionIn, LeadIn, pydantic_errors
-from leadloop.core import durable
+from leadloop.core import durable, rows
 from leadloop.core.batching import Batcher
 from leadloop.core.models import DuplicatePolicy, Lead, Source
 from leadloop.core.types import ConsentGiven, LeadIntake
@@ -117,7 +117,7 @@ def _store(submission: Submission) -> tuple[Submission, bool]:
     in_transaction = transaction.get_connection().in_atomic_block
     try:
         with transaction.atomic() if in_transaction else nullcontext():
-            submission.save(force_insert=True)
+            rows.insert([submission])
         return submission, True
     except IntegrityError:
         if not submission.idempotency_key:
@@ -231,7 +231,7 @@ def _store_all(submissions: list[Submission]) -> list[tuple[Submission, bool] | 
     if len(submissions) > 1:
         try:
             with transaction.atomic():
-                Submission.objects.bulk_create(submissions)
+                rows.insert(submissions)
             return [(submission, True) for submission in submissions]
         except Exception:
             # A repeated idempotency key among them (or one bad row): store each on its own,
@@ -300,8 +300,9 @@ DUPLICATE_ERROR = {"field": "email", "message": "This person is already a lead."
 def _settle_admitted(submissions: list[Submission], admissions: list[journey.Admission]) -> None:
     """`_settle` for a batch of admitted submissions, in one UPDATE: a CASE on the primary key
     for what differs (as the importer does). An UPDATE per submission was a third of the
-    ORM work of a batch, all of it under SQLite's write lock. Duplicates rejected by policy
-    (rare, and carrying an error) are settled one by one."""
+    ORM work of a batch, all of it under SQLite's write lock; compiling the one UPDATE through
+    the ORM was still a sixth of a lead's CPU, so its SQL is written once per batch size.
+    Duplicates rejected by policy (rare, and carrying an error) are settled one by one."""
     pairs = list(zip(submissions, admissions, strict=True))
     for submission, admission in pairs:
         if admission.rejected_as_duplicate:
@@ -321,21 +322,41 @@ def _settle_admitted(submissions: list[Submission], admissions: list[journey.Adm
         submission.status = SubmissionStatus.ACCEPTED if created else SubmissionStatus.MERGED
         submission.lead, submission.errors = admission.lead, []
         submission.processed_at, submission.next_attempt_at = now, None
-    whens = " ".join(["WHEN %s THEN %s"] * len(submissions))
+    connection = transaction.get_connection()
+    params = [
+        value
+        for name in SETTLED_EACH
+        for submission in submissions
+        for value in (submission.pk, _db_value(submission, name, connection))
+    ]
+    params += [_db_value(submissions[0], name, connection) for name in SETTLED_ALIKE]
+    params += [submission.pk for submission in submissions]
+    with connection.cursor() as cursor:
+        cursor.execute(_settle_sql(connection.alias, len(submissions)), params)
 
-    def by_submission(attribute: str) -> RawSQL:
-        values = [v for s in submissions for v in (s.pk, getattr(s, attribute))]
-        return RawSQL(f"CASE id {whens} END", values)  # noqa: S611 (placeholders only)
 
-    Submission.objects.filter(pk__in=[s.pk for s in submissions]).update(
-        status=by_submission("status"),
-        lead_id=by_submission("lead_id"),
-        visitor_key=by_submission("visitor_key"),
-        is_partial=by_submission("is_partial"),
-        errors=[],
-        processed_at=now,
-        next_attempt_at=None,
-    )
+# What settling an admitted submission writes: per submission, and the same for all.
+SETTLED_EACH = ("status", "lead_id", "visitor_key", "is_partial")
+SETTLED_ALIKE = ("errors", "processed_at", "next_attempt_at")
+
+
+def _db_value(submission: Submission, attname: str, connection) -> object:
+    field = Submission._meta.get_field(attname.removesuffix("_id"))
+    return field.get_db_prep_save(getattr(submission, attname), connection)
+
+
+@functools.lru_cache(maxsize=64)
+def _settle_sql(alias: str, count: int) -> str:
+    quote = connections[alias].ops.quote_name
+    column = {f.attname: quote(f.column) for f in Submission._meta.concrete_fields}
+    pk = quote(Submission._meta.pk.column)
+    whens = " ".join(["WHEN %s THEN %s"] * count)
+    each = [f"{column[name]} = CASE {pk} {whens} END" for name in SETTLED_EACH]
+    alike = [f"{column[name]} = %s" for name in SETTLED_ALIKE]
+    table = quote(Submission._meta.db_table)
+    ids = ", ".join(["%s"] * count)
+    # Names quoted from the model's own metadata; every value is a placeholder.
+    return f"UPDATE {table} SET {', '.join(each + alike)} WHERE {pk} IN ({ids})"  # noqa: S608
 
 
 def _fail(submission: Submission, error: Exception) -> None:

@@ -3,23 +3,26 @@
 from collections.abc import Iterable
 
 from leadloop.compliance.models import Consent
+from leadloop.core import rows
 from leadloop.core.models import Lead
 from leadloop.core.types import ConsentGiven
 
 
 def record_consents(pairs: Iterable[tuple[Lead, ConsentGiven]]) -> list[Consent]:
-    return Consent.objects.bulk_create(
-        Consent(
-            lead=lead,
-            channel=given.channel,
-            granted=given.granted,
-            wording=given.wording,
-            page_url=given.page_url[:2000],
-            ip_address=given.ip_address,
-            user_agent=given.user_agent[:500],
-            evidence=given.evidence,
-        )
-        for lead, given in pairs
+    return rows.insert(
+        [
+            Consent(
+                lead=lead,
+                channel=given.channel,
+                granted=given.granted,
+                wording=given.wording,
+                page_url=given.page_url[:2000],
+                ip_address=given.ip_address,
+                user_agent=given.user_agent[:500],
+                evidence=given.evidence,
+            )
+            for lead, given in pairs
+        ]
     )
 
 

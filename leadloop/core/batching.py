@@ -36,21 +36,31 @@ class Batcher(Generic[Item, Result]):
         self._run = run
         self._max_batch = max_batch
         self._queue: list[_Slot[Item, Result]] = []
-        self._queue_lock = threading.Lock()
-        self._turn = threading.Lock()
+        self._changed = threading.Condition()
+        self._serving = False
 
     def submit(self, item: Item) -> Result:
         slot: _Slot[Item, Result] = _Slot(item)
-        with self._queue_lock:
+        with self._changed:
             self._queue.append(slot)
-        with self._turn:
-            # Served by an earlier turn-holder, or still queued: then this thread serves the
-            # queue, oldest first, until its own item is done (at most queue/max_batch rounds).
-            while not slot.done:
-                with self._queue_lock:
-                    batch = self._queue[: self._max_batch]
-                    del self._queue[: self._max_batch]
-                self._serve(batch)
+            # Wait while another caller serves, until it has served this item or stops
+            # serving without it (then this caller serves).
+            while self._serving and not slot.done:
+                self._changed.wait()
+            serving = not slot.done
+            self._serving = self._serving or serving
+        while serving:
+            with self._changed:
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+            self._serve(batch)
+            with self._changed:
+                # Every caller of the batch is woken at once. A turn lock passed from caller
+                # to caller woke them one after another, each only once the one before had
+                # had the GIL: the capture benchmark's p99 at c16 went from 61-66 to 50-62 ms.
+                serving = not slot.done
+                self._serving = serving
+                self._changed.notify_all()
         if slot.error is not None:
             raise slot.error
         return slot.result

@@ -1,15 +1,14 @@
 """The verbs on leads, companies, sources and the timeline that every layer shares."""
 
-import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Model, Q, QuerySet, Value
+from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Lower
-from django.db.models.query import RawQuerySet
 from django.utils import timezone
 
+from leadloop.core import rows
 from leadloop.core.keys import email_key, name_key
 from leadloop.core.models import (
     CaptureState,
@@ -52,46 +51,29 @@ def record_event(
 
 def record_events(events: Iterable[NewEvent]) -> list[Event]:
     now = timezone.now()
-    return Event.objects.bulk_create(
-        Event(
-            lead=e.lead, type=e.type, data=e.data, actor=e.actor, occurred_at=e.occurred_at or now
-        )
-        for e in events
+    return rows.insert(
+        [
+            Event(
+                lead=e.lead,
+                type=e.type,
+                data=e.data,
+                actor=e.actor,
+                occurred_at=e.occurred_at or now,
+            )
+            for e in events
+        ]
     )
 
 
 def source_for_api_key(key: str) -> Source | None:
     if not key:
         return None
-    found = _raw(Source, _source_by_key, key_hash=[hash_api_key(key)])
+    found = rows.select(Source, _source_by_key, key_hash=[hash_api_key(key)])
     return next(iter(found), None)
 
 
 def _source_by_key(sources: QuerySet, key_hash: list[str]) -> QuerySet:
     return sources.filter(api_key_hash=key_hash[0], is_active=True)[:1]
-
-
-def _raw(model: type[Model], build: Callable[..., QuerySet], **values: Sequence) -> RawQuerySet:
-    """What `build(model.objects, **values)` finds, with its SQL written once per database and
-    number of values. Every capture asks a few queries, and building one cost more than running
-    it (0.4 ms against 0.1 ms for the API key on the benchmark machine)."""
-    shape = tuple((name, len(given)) for name, given in values.items())
-    sql, params = _sql_with_slots(model, model.objects.db, build, shape)
-    by_slot = {_slot(name, i): v for name, given in values.items() for i, v in enumerate(given)}
-    return model.objects.raw(sql, [by_slot.get(p, p) if isinstance(p, str) else p for p in params])
-
-
-def _slot(name: str, index: int) -> str:
-    return f"\0{name}{index}"
-
-
-# Bounded: the importer's batches come in many sizes.
-@functools.lru_cache(maxsize=128)
-def _sql_with_slots(
-    model: type[Model], alias: str, build: Callable[..., QuerySet], shape: tuple
-) -> tuple[str, tuple]:
-    slots = {name: [_slot(name, i) for i in range(count)] for name, count in shape}
-    return build(model.objects.using(alias), **slots).query.sql_with_params()
 
 
 def create_source(
@@ -115,10 +97,10 @@ def companies_by_name(names: Iterable[str]) -> dict[str, Company]:
     # 1,000 terms outright ("Expression tree is too large"). The database lowers both sides
     # (SQLite's LOWER folds ASCII only, so a Python-lowered "école" never met "École"), and
     # the company_name_lower index answers it.
-    for company in _raw(Company, _companies_named, names=list(wanted.values())):
+    for company in rows.select(Company, _companies_named, names=list(wanted.values())):
         found.setdefault(company.name.lower(), company)
     missing = [Company(name=name) for key, name in wanted.items() if key not in found]
-    for company in Company.objects.bulk_create(missing):
+    for company in rows.insert(missing):
         found[company.name.lower()] = company
     return found
 
@@ -127,10 +109,9 @@ def _leads_by_contact(
     leads: QuerySet, emails: list[str], phones: list[str], names: list[str]
 ) -> QuerySet:
     # No select_related("company"): a JOIN on every lookup, for a name read only when a merge
-    # changes the company. Linked duplicates and merged leads point at their primary: only
-    # primaries are met.
+    # changes the company.
     contact = Q(email_key__in=emails) | Q(phone__in=phones) | Q(name_key__in=names)
-    return leads.filter(contact, duplicate_of__isnull=True).order_by("id")
+    return leads.filter(contact).order_by("id")
 
 
 class LeadIndex:
@@ -146,11 +127,15 @@ class LeadIndex:
         self._by_phone: dict[str, Lead] = {}
         self._by_name: dict[str, Lead] = {}
         if emails or phones or names:
-            found = _raw(
+            found = rows.select(
                 Lead, _leads_by_contact, emails=list(emails), phones=list(phones), names=list(names)
             )
+            # Linked duplicates and merged leads point at their primary: only primaries are met.
+            # (Filtered here, not in SQL: without ANALYZE statistics SQLite answered
+            # "duplicate_of IS NULL" with its index, a scan of nearly every lead.)
             for lead in found:
-                self.add(lead)
+                if lead.duplicate_of_id is None:
+                    self.add(lead)
 
     def add(self, lead: Lead) -> None:
         if lead.email_key:
@@ -203,7 +188,7 @@ def new_lead(intake: LeadIntake, company: Company | None) -> Lead:
 
 def _companies_named(companies: QuerySet, names: list[str]) -> QuerySet:
     given = [Lower(Value(name)) for name in names]
-    return companies.annotate(key=Lower("name")).filter(key__in=given).order_by("id")
+    return companies.alias(key=Lower("name")).filter(key__in=given).order_by("id")
 
 
 def merge_intake(lead: Lead, intake: LeadIntake, company: Company | None) -> dict:

@@ -74,3 +74,31 @@ def test_a_claimed_submission_is_not_processed_twice():
     assert first is not None and first.status == SubmissionStatus.ACCEPTED
     assert second is None
     assert Lead.objects.get().events.count() == 1
+
+
+def test_submissions_captured_together_are_each_settled_with_their_own_lead():
+    source = Source.objects.create(name="Busy feed")
+    submissions = [
+        services._submission(
+            CaptureChannel.API,
+            json.dumps({"email": email, "visitor_id": visitor}),
+            services.RequestMeta(),
+            None,
+            source,
+            "",
+        )
+        for email, visitor in [
+            ("a@example.com", "v-a"),
+            ("b@example.com", ""),
+            ("A@example.com", ""),
+        ]
+    ]
+    outcomes = services._capture_all(submissions)
+
+    assert [o.status for o in outcomes] == ["accepted", "accepted", "merged"]
+    stored = list(Submission.objects.order_by("id"))
+    assert [s.status for s in stored] == ["accepted", "accepted", "merged"]
+    assert [s.lead.email for s in stored] == ["a@example.com", "b@example.com", "a@example.com"]
+    assert [s.visitor_key for s in stored] == ["v-a", "", ""]
+    assert all(s.processed_at and s.next_attempt_at is None and s.errors == [] for s in stored)
+    assert not any(s.is_partial for s in stored)
