@@ -140,7 +140,7 @@ def chat_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def widget_script(request: HttpRequest) -> HttpResponse:
-    """widget.js with the shared condition rules, in one function scope so nothing leaks into
+    """widget.js with the shared condition rules and proof-of-work solver, in one function scope so nothing leaks into
     the embedding page and a page that includes the widget twice does not break."""
     response = HttpResponse(_widget_source(), content_type="application/javascript; charset=utf-8")
     response["Cache-Control"] = "public, max-age=300"
@@ -151,5 +151,5 @@ def widget_script(request: HttpRequest) -> HttpResponse:
 @functools.cache
 def _widget_source() -> str:
     static = settings.BASE_DIR / "capture" / "static" / "capture"
-    parts = [(static / name).read_text() for name in ("conditions.js", "widget.js")]
+    parts = [(static / name).read_text() for name in ("conditions.js", "proof.js", "widget.js")]
     return "(function () {\n" + "\n".join(parts) + "\n})();\n"

@@ -16,7 +16,6 @@
   const REQUIRED = "This field is required.";
   const TICK_REQUIRED = "Please tick this box to continue.";
   const TEMPORARY_ADDRESS = "This looks like a temporary address: use one you will keep so we can reach you.";
-  const PROOF_BATCH = 500; // digests asked for at once while solving a proof-of-work
   const PROOF_FRESH_MS = 10 * 60 * 1000; // a solution older than this is solved again (they expire)
   const CHECK_DELAY_MS = 250;
   const slug = form.getAttribute("data-ll-form");
@@ -264,48 +263,6 @@
     });
   }
 
-  function hexBytes(hex) {
-    const bytes = new Uint8Array(hex.length / 2);
-    for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.substr(i * 2, 2), 16);
-    return bytes;
-  }
-
-  function sameBytes(buffer, expected) {
-    const bytes = new Uint8Array(buffer);
-    if (bytes.length !== expected.length) return false;
-    for (let i = 0; i < bytes.length; i++) if (bytes[i] !== expected[i]) return false;
-    return true;
-  }
-
-  // ALTCHA v1: the number n in 0..maxNumber with SHA-256(salt + n) == challenge, as the widget
-  // solves it. "" when it cannot be solved; the server then judges the lead without it.
-  async function solveChallenge(challenge) {
-    if (!window.crypto || !crypto.subtle || !window.TextEncoder) return "";
-    if (challenge.algorithm !== "SHA-256" || !/^[0-9a-f]{64}$/.test(challenge.challenge || "")) return "";
-    const target = hexBytes(challenge.challenge);
-    const encoder = new TextEncoder();
-    const max = Math.min(Number(challenge.maxNumber) || 1000000, 10000000);
-    for (let start = 0; start <= max; start += PROOF_BATCH) {
-      const end = Math.min(start + PROOF_BATCH, max + 1);
-      const digests = [];
-      for (let n = start; n < end; n++) {
-        digests.push(crypto.subtle.digest("SHA-256", encoder.encode(challenge.salt + n)));
-      }
-      const found = (await Promise.all(digests)).findIndex((digest) => sameBytes(digest, target));
-      if (found >= 0) {
-        return btoa(
-          JSON.stringify({
-            algorithm: challenge.algorithm,
-            challenge: challenge.challenge,
-            number: start + found,
-            salt: challenge.salt,
-            signature: challenge.signature,
-          }),
-        );
-      }
-    }
-    return "";
-  }
 
   // Solving starts as the page opens, so it is usually done by the time the visitor submits.
   let proof = null;
@@ -314,7 +271,7 @@
     if (!proofInput || (proof && Date.now() - proofStartedAt < PROOF_FRESH_MS)) return;
     proofStartedAt = Date.now();
     proof = getJson("/challenge")
-      .then(solveChallenge)
+      .then(leadloopProof.solve)
       .catch(() => "");
   }
 
