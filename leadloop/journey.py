@@ -10,8 +10,11 @@ An entry point in `capture` stores the raw submission, cleans what the person ty
    is kept apart from what the person typed; an HTTP provider, when configured, runs later as
    durable work written in this transaction;
 4. record: save the lead, its company and its consent, and write the timeline;
-5. (next issues) score, assign, distribute, enroll in nurture: each runs as durable work written
-   in the same transaction, and none of them takes a quarantined (invalid) lead.
+5. score: rules give fit, engagement and intent points with their drivers, and the shared MQL
+   and SQL definitions move the lead along its stages; durable work written in this
+   transaction, done by the worker once it commits;
+6. (next issues) assign, distribute, enroll in nurture: each runs as durable work written in the
+   same transaction, and none of them takes a quarantined (invalid) lead.
 
 Everything from 2 on runs in one transaction per batch: the caller acknowledges the visitor only
 after it commits. A batch of one is the live path; the CSV importer sends thousands at a time.
@@ -30,6 +33,7 @@ from leadloop.core import services as core
 from leadloop.core.models import DuplicatePolicy, Lead, Quality
 from leadloop.core.types import LeadIntake
 from leadloop.quality import services as quality
+from leadloop.scoring import services as scoring
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ def _admit(
     _save_leads(admissions)
     _record(intakes, admissions)
     quality.enrich_later([a.lead for a in admissions if a.created])
+    changed = {a.lead.pk: a.lead for a in admissions if not a.rejected_as_duplicate}
+    scoring.request_scoring(changed.values(), reason="captured")
     return admissions
 
 

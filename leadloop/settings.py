@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "leadloop.core",
     "leadloop.compliance",
     "leadloop.quality",
+    "leadloop.scoring",
     "leadloop.capture",
 ]
 

@@ -181,6 +181,8 @@ def _quality_of(lead: Lead) -> dict:
         "quality_reasons": lead.quality_reasons,
         "enrichment": lead.enrichment,
         "duplicate_of": lead.duplicate_of_id,
+        "score": lead.score,
+        "score_drivers": lead.score_drivers,
     }
 
 

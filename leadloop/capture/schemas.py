@@ -217,3 +217,5 @@ class LeadOut(BaseModel):
     quality_reasons: list[dict] | None = None
     enrichment: dict | None = None
     duplicate_of: int | None = None
+    score: int | None = None
+    score_drivers: list[dict] | None = None

@@ -36,6 +36,7 @@ class LeadAdmin(admin.ModelAdmin):
         "phone",
         "company",
         "lifecycle_stage",
+        "score",
         "capture_state",
         "source",
         "owner",
@@ -45,7 +46,18 @@ class LeadAdmin(admin.ModelAdmin):
     search_fields = ["first_name", "last_name", "email", "phone", "company__name"]
     date_hierarchy = "captured_at"
     raw_id_fields = ["company"]
-    readonly_fields = ["captured_at", "updated_at", "first_touch", "last_touch"]
+    readonly_fields = [
+        "captured_at",
+        "updated_at",
+        "first_touch",
+        "last_touch",
+        "score",
+        "score_fit",
+        "score_engagement",
+        "score_intent",
+        "score_drivers",
+        "scored_at",
+    ]
     inlines = [EventInline]
 
 

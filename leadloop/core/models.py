@@ -167,6 +167,14 @@ class Lead(models.Model):
         help_text="The lead this one repeats (a linked duplicate, or the lead it was merged into)",
     )
     merged_at = models.DateTimeField(null=True, blank=True)
+    # The scoring layer's latest judgement, kept here so every layer can sort and filter by it;
+    # `score_drivers` says which rules gave how many points.
+    score = models.IntegerField(default=0, db_index=True)
+    score_fit = models.IntegerField(default=0)
+    score_engagement = models.IntegerField(default=0)
+    score_intent = models.IntegerField(default=0)
+    score_drivers = models.JSONField(default=list, blank=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
     captured_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

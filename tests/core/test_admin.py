@@ -19,6 +19,9 @@ CHANGELISTS = [
     "compliance/consent",
     "quality/quarantinedlead",
     "quality/enrichmentrequest",
+    "scoring/scoringrule",
+    "scoring/stagedefinitions",
+    "scoring/scoringrequest",
 ]
 
 

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class ScoringConfig(AppConfig):
+    name = "leadloop.scoring"
+    label = "scoring"
+    verbose_name = "Scoring"
+
+    def ready(self) -> None:
+        from leadloop.core import durable
+        from leadloop.scoring import services
+
+        durable.register_sweep("scoring.requests", services.sweep)
