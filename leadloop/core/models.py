@@ -174,6 +174,8 @@ class Lead(models.Model):
     score_engagement = models.IntegerField(default=0)
     score_intent = models.IntegerField(default=0)
     score_drivers = models.JSONField(default=list, blank=True)
+    # The active predictive model's calibrated probability of converting, when there is one.
+    conversion_probability = models.FloatField(null=True, blank=True)
     scored_at = models.DateTimeField(null=True, blank=True)
     captured_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -134,3 +134,60 @@ class ScoringRequest(models.Model):
 
     def __str__(self) -> str:
         return f"score lead {self.lead_id} ({self.reason}, {self.status})"
+
+
+class RescoreStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class RescoreJob(models.Model):
+    """Scoring every lead again (after the rules or definitions change), in the background with
+    its progress kept here; capture goes on meanwhile. Resumable from `last_lead_id`."""
+
+    reason = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=10, choices=RescoreStatus.choices, default=RescoreStatus.QUEUED
+    )
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    last_lead_id = models.BigIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"rescore ({self.reason}): {self.processed}/{self.total} {self.status}"
+
+
+class ScoringModel(models.Model):
+    """One trained predictive model: its version, what it was trained on, how it did on the
+    hold-out, and the fitted estimator. One at most is active; without one, the rules decide."""
+
+    version = models.PositiveIntegerField(unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    trained_on = models.PositiveIntegerField(help_text="Leads with a known outcome")
+    features = models.JSONField(default=list, help_text="The feature names, in order")
+    metrics = models.JSONField(default=dict, help_text="Hold-out AUC, Brier score, lift table")
+    estimator = models.BinaryField(help_text="The fitted, calibrated estimator (joblib)")
+    is_active = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=models.Q(is_active=True), name="one_active_model"
+            )
+        ]
+
+    def __str__(self) -> str:
+        auc = self.metrics.get("auc")
+        return f"model v{self.version}" + (f" (AUC {auc:.3f})" if auc is not None else "")
