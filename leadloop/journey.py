@@ -87,6 +87,12 @@ def _admit(
     return admissions
 
 
+def engaged(lead: Lead, what: str) -> None:
+    """Something on a known lead's timeline that can change its score (a page view, later an
+    email open or a reply): score it again, as durable work in the caller's transaction."""
+    scoring.request_scoring([lead], reason=what)
+
+
 def _deduplicate(
     intake: LeadIntake, assessment: quality.Assessment, index: core.LeadIndex, companies: dict
 ) -> Admission:

@@ -6,6 +6,7 @@ from urllib.parse import parse_qsl, urlsplit
 from django.db import transaction
 from django.utils import timezone
 
+from leadloop import journey
 from leadloop.capture.cleaning import clean_text
 from leadloop.capture.models import PageView
 from leadloop.core import services as core
@@ -89,11 +90,19 @@ def stitch_page_views(visitor: Visitor) -> int:
             core.NewEvent(
                 visitor.lead,
                 "page.viewed",
-                {"url": v.url, "title": v.title, "referrer": v.referrer, "visitor": visitor.key},
+                {
+                    "url": v.url,
+                    "path": urlsplit(v.url).path,
+                    "title": v.title,
+                    "referrer": v.referrer,
+                    "visitor": visitor.key,
+                },
                 "visitor",
                 v.occurred_at,
             )
             for v in views
         )
         PageView.objects.filter(pk__in=[v.pk for v in views]).update(stitched=True)
+        if views:
+            journey.engaged(visitor.lead, "page.viewed")
     return len(views)

@@ -200,3 +200,19 @@ def test_the_sweep_scores_a_lead_whose_task_was_lost(api):
     call_command("worker", batch=True, verbosity=0)
 
     assert ScoringRequest.objects.get(lead_id=lead_id).status == ScoringStatus.DONE
+
+
+def test_a_known_visitors_page_view_asks_for_a_new_score(client, quote_form):
+    from tests.capture.test_form_api import STEP_TWO, submit
+
+    submit(client, {"answers": STEP_TWO, "visitor_id": "v7"})
+    lead = Lead.objects.get()
+    client.post(
+        "/api/v1/track",
+        '{"visitor_id": "v7", "url": "http://localhost:8001/pricing?plan=pro"}',
+        content_type="application/json",
+    )
+
+    assert lead.events.get(type="page.viewed").data["path"] == "/pricing"
+    reasons = set(ScoringRequest.objects.filter(lead=lead).values_list("reason", flat=True))
+    assert reasons == {"captured", "page.viewed"}
