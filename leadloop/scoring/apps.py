@@ -8,6 +8,7 @@ class ScoringConfig(AppConfig):
 
     def ready(self) -> None:
         from leadloop.core import durable
-        from leadloop.scoring import services
+        from leadloop.scoring import rescoring, services
 
         durable.register_sweep("scoring.requests", services.sweep)
+        durable.register_sweep("scoring.rescore", rescoring.sweep)
