@@ -31,7 +31,7 @@ import joblib
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from sklearn.calibration import CalibratedClassifierCV
@@ -288,15 +288,13 @@ def _names(rows: list[dict[str, float]]) -> list[str]:
 def labelled_leads() -> tuple[list[Lead], dict[int, Outcome]]:
     """The leads with a known outcome (merged-away leads excluded: their history moved)."""
     known = outcomes()
-    leads = list(
-        Lead.objects.select_related("source")
-        .filter(
-            pk__in=Event.objects.filter(type__in=OUTCOMES).values("lead_id"),
-            merged_at__isnull=True,
-        )
-        .order_by("pk")
+    return list(_labelled().select_related("source").order_by("pk")), known
+
+
+def _labelled() -> QuerySet[Lead]:
+    return Lead.objects.filter(
+        pk__in=Event.objects.filter(type__in=OUTCOMES).values("lead_id"), merged_at__isnull=True
     )
-    return leads, known
 
 
 def train(min_outcomes: int = 200, seed: int = 1) -> ScoringModel | None:
@@ -372,7 +370,8 @@ def _estimator(size: int, minority: int) -> CalibratedClassifierCV:
 
 def lift_table(scores: np.ndarray, won: np.ndarray, revenue: np.ndarray) -> list[dict]:
     """Conversion and revenue by decile of `scores` (decile 1 the highest), with lift: the
-    decile's conversion rate over the base rate."""
+    decile's conversion rate over the base rate. Tied scores (the rules' points often tie) keep
+    the leads' order, so a decile boundary may split a tie."""
     order = np.argsort(-scores, kind="stable")
     base = float(won.mean()) if len(won) else 0.0
     table = []
@@ -516,7 +515,7 @@ def retrain_if_due() -> int:
         return 0
     # Counted against `trained_on` rather than by event time, so outcomes imported with an old
     # close date count as new too.
-    if len(outcomes()) - current.trained_on < RETRAIN_MIN_NEW_OUTCOMES:
+    if _labelled().count() - current.trained_on < RETRAIN_MIN_NEW_OUTCOMES:
         return 0
     model = train()
     if model is None:
