@@ -12,6 +12,7 @@ from leadloop.core import services as core
 from leadloop.core.models import Lead, LifecycleStage, Quality, Source
 from leadloop.scoring import rescoring
 from leadloop.scoring import services as scoring
+from leadloop.scoring.engine import score_lead
 from leadloop.scoring.models import RescoreJob, RescoreStatus, ScoringRule, StageDefinitions
 
 pytestmark = pytest.mark.django_db
@@ -157,4 +158,9 @@ def test_the_batch_path_gives_the_same_scores_drivers_and_stages_as_rescore(
             pass
 
     assert outcome() == one_at_a_time
+    rules = scoring.active_rules()
+    for lead in Lead.objects.select_related("source").order_by("pk"):
+        events = list(lead.events.exclude(type="stage.changed").order_by("occurred_at", "id"))
+        reference = score_lead(lead, events, rules, 30, now)  # engine.py, one rule at a time
+        assert (reference.total, reference.drivers) == (lead.score, lead.score_drivers)
     assert {stage for *_, stage, _ in one_at_a_time} >= {"mql", "sql", "lead", "customer"}
