@@ -1,20 +1,116 @@
-"""Scoring in the admin: the rules, the shared MQL/SQL definitions, and the work queue."""
+"""Scoring in the admin: the rules (with their JSON export and import), the shared MQL/SQL
+definitions, the work queue, and the rescoring jobs with their progress.
 
-from django.contrib import admin
+Saving or deleting a rule or the definitions starts a rescore of every lead once the change
+commits; several changes in a row fold into one queued job (rescoring.start_rescore)."""
 
-from leadloop.scoring.models import ScoringRequest, ScoringRule, StageDefinitions
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+
+from leadloop.scoring import rescoring, rules_io
+from leadloop.scoring.models import (
+    RescoreJob,
+    RescoreStatus,
+    ScoringRequest,
+    ScoringRule,
+    StageDefinitions,
+)
+
+
+class RescoresOnChange(admin.ModelAdmin):
+    """Every saved or deleted change to what scores a lead starts a rescore of every lead."""
+
+    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        rescoring.start_rescore(f"{obj} changed by {request.user}")
+
+    def delete_model(self, request: HttpRequest, obj) -> None:
+        super().delete_model(request, obj)
+        rescoring.start_rescore(f"{obj} deleted by {request.user}")
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        super().delete_queryset(request, queryset)
+        rescoring.start_rescore(f"rules deleted by {request.user}")
+
+
+class RulesUploadForm(forms.Form):
+    file = forms.FileField(help_text="A file written by “Export rules as JSON” (or by hand)")
 
 
 @admin.register(ScoringRule)
-class ScoringRuleAdmin(admin.ModelAdmin):
+class ScoringRuleAdmin(RescoresOnChange):
     list_display = ["name", "group", "points", "cap", "decays", "is_active", "position"]
     list_filter = ["group", "is_active"]
     list_editable = ["points", "is_active", "position"]
     search_fields = ["name"]
+    actions = ["export_selected"]
+
+    def get_urls(self) -> list:
+        wrap = self.admin_site.admin_view
+        return [
+            path("export/", wrap(self.export_view), name="scoring_scoringrule_export"),
+            path("import/", wrap(self.import_view), name="scoring_scoringrule_import"),
+            *super().get_urls(),
+        ]
+
+    @admin.action(description="Export the rules and definitions as JSON")
+    def export_selected(self, request: HttpRequest, queryset) -> HttpResponse:
+        data = rules_io.export_rules()
+        chosen = set(queryset.values_list("name", flat=True))
+        data["rules"] = [rule for rule in data["rules"] if rule["name"] in chosen]
+        return _json_download(data)
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return _json_download(rules_io.export_rules())
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        if not (self.has_add_permission(request) and self.has_change_permission(request)):
+            raise PermissionDenied
+        form = RulesUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                data = json.loads(form.cleaned_data["file"].read().decode("utf-8"))
+                report = rules_io.import_rules(data)
+            except (UnicodeDecodeError, ValueError) as error:
+                # RulesFileError is a ValueError: the file is refused whole, with every reason.
+                form.add_error("file", str(error))
+            else:
+                started = " A rescore of every lead has started." if report.changed else ""
+                self.message_user(request, f"Imported: {report}.{started}", messages.SUCCESS)
+                return redirect("admin:scoring_scoringrule_changelist")
+        return TemplateResponse(
+            request,
+            "admin/scoring/scoringrule/import.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "Import scoring rules from JSON",
+                "form": form,
+            },
+        )
+
+
+def _json_download(data: dict) -> HttpResponse:
+    response = HttpResponse(
+        json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json"
+    )
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="scoring-rules-{stamp}.json"'
+    return response
 
 
 @admin.register(StageDefinitions)
-class StageDefinitionsAdmin(admin.ModelAdmin):
+class StageDefinitionsAdmin(RescoresOnChange):
     list_display = ["__str__", "half_life_days"]
 
     def has_add_permission(self, request) -> bool:
@@ -29,3 +125,42 @@ class ScoringRequestAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(RescoreJob)
+class RescoreJobAdmin(admin.ModelAdmin):
+    """Started by rule changes (or `leadloop scoring rescore`), then only watched here."""
+
+    list_display = ["created_at", "reason", "status", "progress", "heartbeat_at", "finished_at"]
+    list_filter = ["status"]
+    readonly_fields = [f.name for f in RescoreJob._meta.fields]
+    actions = ["start_rescore"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # a job's record is written by the job, never by hand
+
+    @admin.display(description="Progress")
+    def progress(self, job: RescoreJob) -> str:
+        if not job.total:
+            return f"{job.processed:,}"
+        return f"{job.processed:,} / {job.total:,} ({job.processed / job.total:.0%})"
+
+    @admin.action(description="Rescore every lead now (folds into a queued rescore)")
+    def start_rescore(self, request: HttpRequest, queryset) -> None:
+        job = rescoring.start_rescore(f"requested by {request.user}")
+        self.message_user(request, f"Rescore job {job.pk} is {job.get_status_display().lower()}.")
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ):
+        job = self.get_object(request, object_id)
+        extra = {
+            "job": job,
+            "running": job is not None
+            and job.status in {RescoreStatus.QUEUED, RescoreStatus.RUNNING},
+            "percent": min(100, round(100 * job.processed / job.total)) if job and job.total else 0,
+        }
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
