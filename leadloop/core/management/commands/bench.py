@@ -3,13 +3,14 @@ throw-away installation, so it never touches the one this command is configured 
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from leadloop.bench import capture, quality
+from leadloop.bench import capture, quality, scoring
 
 
 class Command(BaseCommand):
     help = (
         "Benchmarks against a throw-away installation: `capture` drives POST /api/v1/leads; "
-        "`quality` times validations and duplicate lookups with a million leads."
+        "`quality` times validations and duplicate lookups with a million leads; `scoring` times "
+        "rescoring a million leads."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -25,8 +26,13 @@ class Command(BaseCommand):
                 help="email and phone validations/s, and duplicate lookup latency at N leads",
             )
         )
+        scoring.add_arguments(
+            benchmarks.add_parser(
+                "scoring", help="seconds to rescore N leads (a rescore job) against the floor"
+            )
+        )
 
     def handle(self, *, benchmark: str, **options) -> None:
-        module = quality if benchmark == "quality" else capture
+        module = {"quality": quality, "scoring": scoring}.get(benchmark, capture)
         if not module.run_from_options(options):
             raise CommandError("the benchmark had errors (see above)")
