@@ -7,7 +7,7 @@ visitor is answered without waiting for it, and a lost task is found again by th
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
@@ -196,7 +196,16 @@ class Batch:
     def score(self, leads: list, timelines: dict[int, list[TimelineEvent]]) -> dict[int, Score]:
         """Score the leads (Lead instances, or anything with the fields facts.py reads), save
         the scores in one statement, and move those the definitions qualify."""
-        scores, moves = {}, []
+        scores, scored = self.compute(leads, timelines)
+        save(scored)
+        return scores
+
+    def compute(
+        self, leads: list, timelines: dict[int, list[TimelineEvent]]
+    ) -> tuple[dict[int, Score], "Scored"]:
+        """Each lead's score and stage (set on the lead too), and what `save` writes."""
+        scores, scored = {}, Scored()
+        scored_at = connection.ops.adapt_datetimefield_value(self.now)
         for lead in leads:
             by_type: dict[str, list[TimelineEvent]] = {}
             for event in timelines.get(lead.pk, ()):
@@ -205,14 +214,24 @@ class Batch:
             lead.score, lead.score_fit = score.total, score.fit
             lead.score_engagement, lead.score_intent = score.engagement, score.intent
             lead.score_drivers, lead.scored_at = score.drivers, self.now
+            drivers = json.dumps(score.drivers)
+            scored.rows.append(
+                (
+                    score.total,
+                    score.fit,
+                    score.engagement,
+                    score.intent,
+                    drivers,
+                    scored_at,
+                    lead.pk,
+                )
+            )
             stage = self._stage(lead, by_type)
             if stage != lead.lifecycle_stage:
-                moves.append((lead, stage))
+                scored.moves.append((lead.pk, lead.lifecycle_stage, stage, score.total))
+                lead.lifecycle_stage = stage
             scores[lead.pk] = score
-        self._save_scores(leads)
-        if moves:
-            self._move(moves)
-        return scores
+        return scores, scored
 
     def _score(self, lead, by_type: dict[str, list[TimelineEvent]]) -> Score:
         """engine.score_lead, with the rules compiled (tests/scoring/test_rescoring.py holds
@@ -247,46 +266,54 @@ class Batch:
             stage = LifecycleStage.SQL
         return stage
 
-    def _save_scores(self, leads: list) -> None:
-        scored_at = connection.ops.adapt_datetimefield_value(self.now)
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                SAVE_SCORE,
-                [
-                    (
-                        lead.score,
-                        lead.score_fit,
-                        lead.score_engagement,
-                        lead.score_intent,
-                        json.dumps(lead.score_drivers),
-                        scored_at,
-                        lead.pk,
-                    )
-                    for lead in leads
-                ],
-            )
 
-    def _move(self, moves: list[tuple[object, str]]) -> None:
-        """The stage changes, and their stage.changed events, in two statements."""
-        now = timezone.now()
-        changed_at = connection.ops.adapt_datetimefield_value(now)
-        with connection.cursor() as cursor:
-            cursor.executemany(MOVE_STAGE, [(stage, changed_at, lead.pk) for lead, stage in moves])
-        events = []
-        for lead, stage in moves:
-            data = {"from": lead.lifecycle_stage, "to": stage, "why": "met the shared definition"}
-            data |= {"automatic": True, "score": lead.score}
-            events.append(
-                Event(
-                    lead_id=lead.pk,
-                    type="stage.changed",
-                    data=data,
-                    actor="scoring",
-                    occurred_at=now,
-                )
+@dataclass
+class Scored:
+    """A batch's scores as rows for SAVE_SCORE, and its stage moves (pk, from, to, score)."""
+
+    rows: list[tuple] = field(default_factory=list)
+    moves: list[tuple[int, str, str, int]] = field(default_factory=list)
+
+
+def save(scored: Scored, *, skip: frozenset[int] = frozenset(), checked: bool = False) -> None:
+    """Write a batch's scores in one statement, then its stage moves and their stage.changed
+    events. `skip` leaves some leads out; `checked` moves a lead only if its stage is still the
+    one it was scored from (the scores were computed outside this transaction)."""
+    with connection.cursor() as cursor:
+        cursor.executemany(SAVE_SCORE, [row for row in scored.rows if row[-1] not in skip])
+    moves = [move for move in scored.moves if move[0] not in skip]
+    if not moves:
+        return
+    now = timezone.now()
+    changed_at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        if checked:  # few a batch: one conditional UPDATE each, to know which ones held
+            moved = []
+            for move in moves:
+                cursor.execute(MOVE_STAGE_IF, [move[2], changed_at, move[0], move[1]])
+                if cursor.rowcount:
+                    moved.append(move)
+            moves = moved
+        else:
+            cursor.executemany(MOVE_STAGE, [(to, changed_at, pk) for pk, _, to, _ in moves])
+    rows.insert(
+        [
+            Event(
+                lead_id=pk,
+                type="stage.changed",
+                data={
+                    "from": was,
+                    "to": to,
+                    "why": "met the shared definition",
+                    "automatic": True,
+                    "score": score,
+                },
+                actor="scoring",
+                occurred_at=now,
             )
-            lead.lifecycle_stage = stage
-        rows.insert(events)
+            for pk, was, to, score in moves
+        ]
+    )
 
 
 # --- rules compiled for a batch ------------------------------------------------------------
@@ -411,6 +438,7 @@ SAVE_SCORE = (
     "score_intent = %s, score_drivers = %s, scored_at = %s WHERE id = %s"
 )
 MOVE_STAGE = f"UPDATE {Lead._meta.db_table} SET lifecycle_stage = %s, updated_at = %s WHERE id = %s"  # noqa: S608
+MOVE_STAGE_IF = MOVE_STAGE + " AND lifecycle_stage = %s"
 
 
 def _aware(value: datetime | str) -> datetime:

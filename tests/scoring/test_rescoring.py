@@ -164,3 +164,36 @@ def test_the_batch_path_gives_the_same_scores_drivers_and_stages_as_rescore(
         reference = score_lead(lead, events, rules, 30, now)  # engine.py, one rule at a time
         assert (reference.total, reference.drivers) == (lead.score, lead.score_drivers)
     assert {stage for *_, stage, _ in one_at_a_time} >= {"mql", "sql", "lead", "customer"}
+
+
+@pytest.mark.django_db(transaction=True)  # the scoring processes read what was committed
+def test_with_several_processes_the_job_scores_every_lead_and_leaves_out_changed_ones(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    from leadloop.scoring.models import ScoringRequest
+
+    monkeypatch.setattr(rescoring, "WORKERS", 2)
+    monkeypatch.setattr(rescoring, "PARALLEL_MIN_LEADS", 1)
+    ScoringRule.objects.create(name="Big", group="fit", points=20, condition=BIG_COMPANY)
+    everyone = leads(9)
+    Lead.objects.update(custom_fields={"company_size": 90})
+    changed = everyone[4]
+    real_save = rescoring.save
+
+    def a_capture_changes_a_lead_meanwhile(scored, **how):
+        # Between the batches' reads (in the children) and their writes: the change asks for a
+        # new score (dated ahead, so that it is newer than every read however they interleave).
+        if not ScoringRequest.objects.exists():
+            ScoringRequest.objects.create(lead=changed, reason="captured")
+            ScoringRequest.objects.update(created_at=timezone.now() + timedelta(hours=1))
+        real_save(scored, **how)
+
+    monkeypatch.setattr(rescoring, "save", a_capture_changes_a_lead_meanwhile)
+    job = started(django_capture_on_commit_callbacks)
+
+    finished = rescoring.run(job.pk, batch_size=2)
+
+    assert (finished.status, finished.processed) == (RescoreStatus.DONE, 9)
+    scores = dict(Lead.objects.values_list("pk", "score"))
+    assert scores.pop(changed.pk) == 0  # left to its own request
+    assert set(scores.values()) == {20}
