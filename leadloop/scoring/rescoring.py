@@ -71,7 +71,8 @@ def _nudge(job_id: int) -> None:
 
 def sweep() -> int:
     """Re-nudge the open job whose lease ran out (its worker died) or whose nudge was lost;
-    give up on one that keeps dying."""
+    give up on one that keeps dying. A nudge is noted in `heartbeat_at`, so a job waiting for
+    a worker is not nudged again every sweep."""
     now = timezone.now()
     due = RescoreJob.objects.filter(OPEN, next_attempt_at__lte=now)
     due.filter(attempts__gte=MAX_ATTEMPTS).update(
@@ -79,11 +80,15 @@ def sweep() -> int:
         finished_at=now,
         last_error=f"Its worker stopped {MAX_ATTEMPTS} times; start a rescore to try again.",
     )
-    found = list(due.filter(attempts__lt=MAX_ATTEMPTS).order_by("pk").values_list("pk", flat=True))
-    # The oldest first: the runner starts the next when it finishes, so one nudge suffices.
-    if found:
-        _nudge(found[0])
-    return len(found[:1])
+    if RescoreJob.objects.filter(status=RescoreStatus.RUNNING, next_attempt_at__gt=now).exists():
+        return 0  # one runs: its worker starts the next when it finishes
+    quiet = Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=now - LEASE)
+    job = due.filter(quiet, attempts__lt=MAX_ATTEMPTS).order_by("pk").first()
+    if job is None:
+        return 0
+    RescoreJob.objects.filter(pk=job.pk).update(heartbeat_at=now)
+    _nudge(job.pk)
+    return 1
 
 
 def run(job_id: int, batch_size: int = BATCH_SIZE) -> RescoreJob | None:
