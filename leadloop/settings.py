@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "leadloop.quality",
     "leadloop.scoring",
     "leadloop.capture",
+    "leadloop.demo",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,1 @@
+"""Demo data: a seeded, reproducible synthetic lead-generation history (see synthetic.py)."""
