@@ -279,7 +279,9 @@ _LEAD_COLUMNS = [
     *("quality", "score", "score_fit", "score_engagement", "score_intent", "custom_fields"),
     *("enrichment", "quality_signals", "merged_at", "source_id"),
 ]
-_JSON_COLUMNS = {"custom_fields", "enrichment", "quality_signals"}
+_JSON_POSITIONS = [
+    _LEAD_COLUMNS.index(c) for c in ("custom_fields", "enrichment", "quality_signals")
+]
 # Names from the models' metadata; every value is a placeholder.
 _READ = (
     f"SELECT {', '.join('l.' + c for c in _LEAD_COLUMNS)}, s.channel "  # noqa: S608
@@ -299,12 +301,12 @@ def read_leads(after: int, count: int, last: int = MAX_PK) -> list[LeadRow]:
 
 
 def _lead_row(row: tuple) -> LeadRow:
-    values = dict(zip(_LEAD_COLUMNS, row[:-1], strict=True))
-    for name in _JSON_COLUMNS:
-        value = values[name]
+    """A row of _READ: LeadRow's fields in order, then the source's channel."""
+    values = list(row)
+    for position in _JSON_POSITIONS:
+        value = values[position]
         # Most leads have no custom fields or enrichment: skip the parse of "{}".
         if isinstance(value, str):
-            values[name] = {} if value == "{}" else json.loads(value)
-    pk = values.pop("id")
-    channel = row[-1]
-    return LeadRow(pk=pk, source=_Channel(channel) if channel is not None else None, **values)
+            values[position] = {} if value == "{}" else json.loads(value)
+    channel = values.pop()
+    return LeadRow(*values, source=_Channel(channel) if channel is not None else None)

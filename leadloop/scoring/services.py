@@ -343,8 +343,10 @@ def _compile_rule(rule: ReadRule, half_life_days: int, now: datetime) -> tuple[s
     where, within_days, detail = list(match.where.items()), match.within_days, f" x {match.event}"
     decays = rule.decays and bool(half_life_days)
 
+    event = match.event
+
     def per_event(lead: object, by_type: Timeline) -> tuple[float, str]:
-        found = by_type.get(match.event, ())
+        found = by_type.get(event, ())
         if where:
             found = [e for e in found if all(e.data.get(k) == v for k, v in where)]
         if within_days:
@@ -403,6 +405,7 @@ def _compile_event_condition(condition: EventCondition, now: datetime) -> Test:
 def _compile_fact(condition: FactCondition) -> Test:
     """conditions._fact_holds, with the expected value read once."""
     name, op, expected = condition.fact, condition.op, condition.value
+    number, text_of = _memo(_number), _memo(_text)
     if op in ("filled", "empty"):
         filled = op == "filled"
         return lambda lead, _: (fact(lead, name) not in (MISSING, None, "", [], {})) == filled
@@ -414,24 +417,43 @@ def _compile_fact(condition: FactCondition) -> Test:
 
         def compare(lead: object, _: Timeline) -> bool:
             value = fact(lead, name)
-            number = None if value is MISSING else _number(value)
-            if number is None:
+            given = None if value is MISSING else number(value)
+            if given is None:
                 return False
-            return number >= limit if above else number <= limit
+            return given >= limit if above else given <= limit
 
         return compare
     if op == "in":
         allowed = {_text(v) for v in (expected or [])}
         return lambda lead, _: (
-            (value := fact(lead, name)) is not MISSING and _text(value) in allowed
+            (value := fact(lead, name)) is not MISSING and text_of(value) in allowed
         )
     text = _text(expected)
     if op == "contains":
-        return lambda lead, _: (value := fact(lead, name)) is not MISSING and text in _text(value)
+        return lambda lead, _: (value := fact(lead, name)) is not MISSING and text in text_of(value)
     same = op == "equals"
     return lambda lead, _: (
-        (value := fact(lead, name)) is not MISSING and (_text(value) == text) == same
+        (value := fact(lead, name)) is not MISSING and (text_of(value) == text) == same
     )
+
+
+def _memo(function: Callable[[object], object]) -> Callable[[object], object]:
+    """`function` of a fact's value, remembered per value while the batch lasts: most leads
+    share their values (the same service, budget, region), and the Decimal and text work
+    added up. Keyed by type too, as True == 1 but they read differently."""
+    seen: dict[tuple, object] = {}
+
+    def remembered(value: object) -> object:
+        key = (value.__class__, value)
+        try:
+            return seen[key]
+        except KeyError:
+            found = seen[key] = function(value)
+            return found
+        except TypeError:  # a list or dict: not hashable, and rare
+            return function(value)
+
+    return remembered
 
 
 EVENT_TABLE = Event._meta.db_table
