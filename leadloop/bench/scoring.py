@@ -39,7 +39,7 @@ from leadloop.bench.quality import (
 DEFAULT_LEADS = 1_000_000
 TARGET_SECONDS = 60.0
 BATCH_SIZE = 2000  # rescoring.BATCH_SIZE; not imported, as that needs Django set up
-SOURCES = [(1, "Google Ads", "paid_search"), (2, "Partner feed", "affiliate"), (3, "Newsletter", "email")]  # fmt: skip
+SOURCES = [(1, "Google Ads", "paid_search"), (2, "Partner feed", "affiliate"), (3, "News", "email")]
 # The extra lead columns the quality loader leaves to Django's defaults (no database defaults).
 EXTRA_COLUMNS = (
     "source_id", "score", "score_fit", "score_engagement", "score_intent", "score_drivers",
@@ -60,24 +60,38 @@ EVENT_KINDS = [
     ("form.submitted", '{"kind": "contact", "question": "Do you clean carpets?"}'),
     ("lead.captured", '{"channel": "form"}'),
 ]
-FREE_MAIL = {"fact": "free_mail", "op": "equals", "value": True}
+
+
+def _fact(name: str, op: str, value: object = None) -> dict:
+    return {"condition": {"fact": name, "op": op, "value": value}}
+
+
+def _each(event: str, cap: int | None = None, decays: bool = True, **match: object) -> dict:
+    return {"per_event": {"event": event, **match}, "cap": cap, "decays": decays}
+
+
 RULES = [
-    ("Company of 50+", "fit", 20, {"condition": {"fact": "custom_fields.budget", "op": "gte", "value": 1000}}),
-    ("Office cleaning", "fit", 15, {"condition": {"fact": "custom_fields.service", "op": "equals", "value": "office clean"}}),
-    ("Known company", "fit", 10, {"condition": {"fact": "enrichment.company_name", "op": "filled"}}),
-    ("US phone", "fit", 5, {"condition": {"fact": "enrichment.phone_region", "op": "in", "value": ["US", "CA"]}}),
-    ("Free mail", "fit", -10, {"condition": FREE_MAIL}),
-    ("Partner lead", "fit", 8, {"condition": {"fact": "source.channel", "op": "equals", "value": "affiliate"}}),
-    ("Test data", "fit", -100, {"condition": {"fact": "quality", "op": "equals", "value": "invalid"}}),
-    ("Page views", "engagement", 2, {"per_event": {"event": "page.viewed"}, "cap": 10}),
-    ("Email opens", "engagement", 3, {"per_event": {"event": "email.opened"}, "cap": 12}),
-    ("Email clicks", "engagement", 5, {"per_event": {"event": "email.clicked"}, "cap": 15}),
-    ("Webinar", "engagement", 10, {"per_event": {"event": "webinar.attended"}, "cap": 20}),
-    ("Pricing page", "intent", 8, {"per_event": {"event": "page.viewed", "where": {"path": "/pricing"}}, "cap": 24}),
-    ("Demo request", "intent", 30, {"per_event": {"event": "form.submitted", "where": {"kind": "demo_request"}}, "cap": 30}),
-    ("Quote request", "intent", 25, {"per_event": {"event": "form.submitted", "where": {"kind": "quote_request"}, "within_days": 60}, "decays": False}),
-    ("Product question", "intent", 5, {"per_event": {"event": "form.submitted", "where": {"kind": "contact"}}, "cap": 10}),
-]  # fmt: skip
+    ("Budget 1,000+", "fit", 20, _fact("custom_fields.budget", "gte", 1000)),
+    ("Office cleaning", "fit", 15, _fact("custom_fields.service", "equals", "office clean")),
+    ("Known company", "fit", 10, _fact("enrichment.company_name", "filled")),
+    ("US phone", "fit", 5, _fact("enrichment.phone_region", "in", ["US", "CA"])),
+    ("Free mail", "fit", -10, _fact("free_mail", "equals", True)),
+    ("Partner lead", "fit", 8, _fact("source.channel", "equals", "affiliate")),
+    ("Test data", "fit", -100, _fact("quality", "equals", "invalid")),
+    ("Page views", "engagement", 2, _each("page.viewed", cap=10)),
+    ("Email opens", "engagement", 3, _each("email.opened", cap=12)),
+    ("Email clicks", "engagement", 5, _each("email.clicked", cap=15)),
+    ("Webinar", "engagement", 10, _each("webinar.attended", cap=20)),
+    ("Pricing page", "intent", 8, _each("page.viewed", cap=24, where={"path": "/pricing"})),
+    ("Demo request", "intent", 30, _each("form.submitted", 30, where={"kind": "demo_request"})),
+    (
+        "Quote request",
+        "intent",
+        25,
+        _each("form.submitted", decays=False, where={"kind": "quote_request"}, within_days=60),
+    ),
+    ("Product question", "intent", 5, _each("form.submitted", 10, where={"kind": "contact"})),
+]
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
@@ -128,14 +142,16 @@ def load_sqlite(path: str, population: Population) -> dict[str, float]:
 
         columns = (*LEAD_COLUMNS, *EXTRA_COLUMNS)
         insert = (
-            f"INSERT INTO core_lead ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608 (our own names)
+            f"INSERT INTO core_lead ({', '.join(columns)}) "  # noqa: S608 (our own names)
+            f"VALUES ({', '.join('?' * len(columns))})"
         )
         for chunk in _chunks(lead_rows_with_scores(population)):
             db.execute("BEGIN")
             db.executemany(insert, (tuple(map(text, row)) for row in chunk))
             db.execute("COMMIT")
         stages.done("leads")
-        insert = f"INSERT INTO core_event ({', '.join(EVENT_COLUMNS)}) VALUES (?, ?, ?, ?, ?)"  # noqa: S608
+        insert = f"INSERT INTO core_event ({', '.join(EVENT_COLUMNS)}) "
+        insert += "VALUES (?, ?, ?, ?, ?)"
         for chunk in _chunks(event_rows(population.leads), 200_000):
             db.execute("BEGIN")
             db.executemany(insert, (tuple(map(text, row)) for row in chunk))
@@ -259,12 +275,11 @@ def child(leads: int, batch_size: int) -> bool:
     verdict = "meets" if seconds < TARGET_SECONDS else "misses"
     stages_moved = Lead.objects.exclude(lifecycle_stage="lead").count()
     print(f"  {'':<44}{'seconds':>10}{'leads/s':>12}")
-    print(
-        f"  {'floor: read leads + events, bare UPDATE':<44}{floor_seconds:>10.1f}{leads / floor_seconds:>12,.0f}"
-    )
-    print(
-        f"  {'rescore job (batches of ' + format(batch_size, ',') + ')':<44}{seconds:>10.1f}{leads / seconds:>12,.0f}"
-    )
+    for label, took in [
+        ("floor: read leads + events, bare UPDATE", floor_seconds),
+        (f"rescore job (batches of {batch_size:,})", seconds),
+    ]:
+        print(f"  {label:<44}{took:>10.1f}{leads / took:>12,.0f}")
     print(
         f"  {seconds:.1f} s {verdict} the {TARGET_SECONDS:.0f} s target "
         f"({seconds / floor_seconds:.1f}x the floor); {job.processed:,} leads scored, "

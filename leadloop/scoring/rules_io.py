@@ -19,7 +19,9 @@ from django.db import transaction
 from leadloop.scoring.models import ScoringRule, StageDefinitions
 
 VERSION = 1
-RULE_FIELDS = ("name", "group", "points", "condition", "per_event", "cap", "decays", "is_active", "position")  # fmt: skip
+RULE_FIELDS = (
+    "name", "group", "points", "condition", "per_event", "cap", "decays", "is_active", "position",
+)  # fmt: skip
 DEFINITION_FIELDS = ("mql", "sql", "half_life_days")
 
 

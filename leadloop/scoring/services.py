@@ -187,7 +187,8 @@ class Batch:
         # type, so Django's converter, a third of the read, does not run) and parsed below.
         # Table and column names are the model's own.
         occurred = "CAST(occurred_at AS TEXT)" if connection.vendor == "sqlite" else "occurred_at"
-        sql = f"SELECT lead_id, type, {occurred}, data FROM {EVENT_TABLE} WHERE {where} "  # noqa: S608
+        sql = f"SELECT lead_id, type, {occurred}, data FROM {EVENT_TABLE} "  # noqa: S608
+        sql += f"WHERE {where} "
         timelines: dict[int, list[TimelineEvent]] = defaultdict(list)
         parsed: dict[str, dict] = {}
         with connection.cursor() as cursor:
@@ -459,10 +460,13 @@ def _memo(function: Callable[[object], object]) -> Callable[[object], object]:
 EVENT_TABLE = Event._meta.db_table
 # Names from the models' metadata; every value is a placeholder.
 SAVE_SCORE = (
-    f"UPDATE {Lead._meta.db_table} SET score = %s, score_fit = %s, score_engagement = %s, "  # noqa: S608
-    "score_intent = %s, score_drivers = %s, scored_at = %s WHERE id = %s"
+    f"UPDATE {Lead._meta.db_table} SET score = %s, score_fit = %s, "  # noqa: S608
+    "score_engagement = %s, score_intent = %s, score_drivers = %s, scored_at = %s WHERE id = %s"
 )
-MOVE_STAGE = f"UPDATE {Lead._meta.db_table} SET lifecycle_stage = %s, updated_at = %s WHERE id = %s"  # noqa: S608
+MOVE_STAGE = (
+    f"UPDATE {Lead._meta.db_table} "  # noqa: S608
+    "SET lifecycle_stage = %s, updated_at = %s WHERE id = %s"
+)
 MOVE_STAGE_IF = MOVE_STAGE + " AND lifecycle_stage = %s"
 
 

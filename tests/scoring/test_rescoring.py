@@ -98,28 +98,51 @@ def test_a_second_start_while_one_runs_queues_one_job_after_it(django_capture_on
 def test_the_batch_path_gives_the_same_scores_drivers_and_stages_as_rescore(
     django_capture_on_commit_callbacks,
 ):
+    def fact(name: str, op: str, value: object) -> dict:
+        return {"condition": {"fact": name, "op": op, "value": value}}
+
+    demo = {"event": "form.submitted", "where": {"kind": "demo"}, "within_days": 14}
     for name, group, points, how in [
         ("Big", "fit", 45, {"condition": BIG_COMPANY}),
-        ("Free mail", "fit", -10, {"condition": {"fact": "free_mail", "op": "equals", "value": True}}),
-        ("Partner", "fit", 7, {"condition": {"fact": "source.channel", "op": "equals", "value": "affiliate"}}),
-        ("Industry", "fit", 5, {"condition": {"fact": "enrichment.industry", "op": "in", "value": ["saas"]}}),
-        ("Invalid", "fit", -50, {"condition": {"fact": "quality", "op": "equals", "value": "invalid"}}),
+        ("Free mail", "fit", -10, fact("free_mail", "equals", True)),
+        ("Partner", "fit", 7, fact("source.channel", "equals", "affiliate")),
+        ("Industry", "fit", 5, fact("enrichment.industry", "in", ["saas"])),
+        ("Invalid", "fit", -50, fact("quality", "equals", "invalid")),
         ("Opens", "engagement", 3, {"per_event": {"event": "email.opened"}, "cap": 10}),
-        ("Pricing", "intent", 6, {"per_event": {"event": "page.viewed", "where": {"path": "/pricing"}}}),
-        ("Demo", "intent", 30, {"per_event": {"event": "form.submitted", "where": {"kind": "demo"}, "within_days": 14}, "decays": False}),
-    ]:  # fmt: skip
+        (
+            "Pricing",
+            "intent",
+            6,
+            {"per_event": {"event": "page.viewed", "where": {"path": "/pricing"}}},
+        ),
+        ("Demo", "intent", 30, {"per_event": demo, "decays": False}),
+    ]:
         ScoringRule.objects.create(name=name, group=group, points=points, **how)
     StageDefinitions.current()
     partner = Source.objects.create(name="Partner", channel="affiliate")
     mixed = [
-        Lead.objects.create(email="a@big.example", custom_fields={"company_size": 200}),
-        Lead.objects.create(email="b@gmail.example", quality_signals={"email": {"free_mail": True}}),
-        Lead.objects.create(email="c@x.example", source=partner, enrichment={"industry": {"value": "SaaS"}}),
-        Lead.objects.create(email="d@x.example", quality=Quality.INVALID, custom_fields={"company_size": 80}),
-        Lead.objects.create(email="e@x.example", custom_fields={"company_size": 60, "budget": 9, "timeline": "Q3"}),
-        Lead.objects.create(email="f@x.example", lifecycle_stage=LifecycleStage.CUSTOMER),
-        Lead.objects.create(email="g@x.example"),
-    ]  # fmt: skip
+        Lead.objects.create(**fields)
+        for fields in [
+            {"email": "a@big.example", "custom_fields": {"company_size": 200}},
+            {"email": "b@gmail.example", "quality_signals": {"email": {"free_mail": True}}},
+            {
+                "email": "c@x.example",
+                "source": partner,
+                "enrichment": {"industry": {"value": "SaaS"}},
+            },
+            {
+                "email": "d@x.example",
+                "quality": Quality.INVALID,
+                "custom_fields": {"company_size": 80},
+            },
+            {
+                "email": "e@x.example",
+                "custom_fields": {"company_size": 60, "budget": 9, "timeline": "Q3"},
+            },
+            {"email": "f@x.example", "lifecycle_stage": LifecycleStage.CUSTOMER},
+            {"email": "g@x.example"},
+        ]
+    ]
     with time_machine.travel(timezone.now(), tick=False):
         now = timezone.now()
         for index, lead in enumerate(mixed):

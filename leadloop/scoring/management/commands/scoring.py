@@ -4,7 +4,6 @@ Each subcommand is a parser setup and a handler in SUBCOMMANDS, so more (train, 
 added there without touching the others."""
 
 import json
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +32,7 @@ def _rules(command: BaseCommand, *, rules_action: str, file: str | None, **_) ->
             Path(file).write_text(text, encoding="utf-8")
             command.stdout.write(f"Wrote the rules to {file}.")
         else:
-            sys.stdout.write(text)
+            command.stdout.write(text, ending="")
         return
     try:
         data = json.loads(Path(file).read_text(encoding="utf-8"))
