@@ -52,7 +52,13 @@ class LostClaim(Exception):
 def start_rescore(reason: str) -> RescoreJob:
     """Ask for every lead to be scored again; the job is nudged once the caller commits."""
     with transaction.atomic():
-        queued = RescoreJob.objects.filter(status=RescoreStatus.QUEUED).order_by("pk").first()
+        # Only a job that has scored nothing yet takes the new reason: one waiting to retry
+        # has scored some leads under the rules as they were.
+        queued = (
+            RescoreJob.objects.filter(status=RescoreStatus.QUEUED, processed=0)
+            .order_by("pk")
+            .first()
+        )
         if queued is not None:
             if reason not in queued.reason.split("; "):
                 queued.reason = f"{queued.reason}; {reason}"[:200]
