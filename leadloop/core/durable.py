@@ -2,30 +2,54 @@
 
 Each app keeps its pending work as rows with a status, an attempt count and a due time, and
 registers a sweep here. `leadloop worker` runs every sweep periodically, so work whose task was
-lost (a worker died, a task raised) is found again from the data and re-enqueued.
+lost (a worker died, a task raised) is found again from the data and re-enqueued. A sweep
+registered with `every` runs that often instead: for work picked up from its rows directly,
+with no task to enqueue on the hot path that wrote them.
 """
 
 import logging
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import F, Model, Q
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
-_sweeps: dict[str, Callable[[], int]] = {}
 
 
-def register_sweep(name: str, sweep: Callable[[], int]) -> None:
-    _sweeps[name] = sweep
+@dataclass
+class _Sweep:
+    run: Callable[[], int]
+    every: float | None
+    last_run: float = float("-inf")
 
 
-def run_sweeps() -> dict[str, int]:
-    """Run every registered sweep; one failing sweep does not stop the others."""
+_sweeps: dict[str, _Sweep] = {}
+
+
+def register_sweep(name: str, sweep: Callable[[], int], every: float | None = None) -> None:
+    _sweeps[name] = _Sweep(sweep, every)
+
+
+def shortest_interval(default: float) -> float:
+    """How often the worker must wake to run every sweep on time."""
+    return min([default, *(s.every for s in _sweeps.values() if s.every)])
+
+
+def run_sweeps(interval: float | None = None) -> dict[str, int]:
+    """Run the registered sweeps that are due (every one when `interval` is None, as a batch
+    run does; otherwise those whose `every`, or else `interval`, has passed). One failing sweep
+    does not stop the others."""
     found = {}
+    now = time.monotonic()
     for name, sweep in _sweeps.items():
+        if interval is not None and now - sweep.last_run < (sweep.every or interval):
+            continue
+        sweep.last_run = now
         try:
-            found[name] = sweep()
+            found[name] = sweep.run()
         except Exception:
             logger.exception("sweep %s failed", name)
             found[name] = -1

@@ -10,5 +10,13 @@ class ScoringConfig(AppConfig):
         from leadloop.core import durable
         from leadloop.scoring import rescoring, services
 
-        durable.register_sweep("scoring.requests", services.sweep)
+        durable.register_sweep("scoring.requests", services.score_due, every=services.POLL_SECONDS)
         durable.register_sweep("scoring.rescore", rescoring.sweep)
+        durable.register_sweep("scoring.retrain", retrain_if_due)
+
+
+def retrain_if_due() -> int:
+    # scikit-learn is loaded only in the worker that runs this, not in every web process.
+    from leadloop.scoring import predictive
+
+    return predictive.retrain_if_due()

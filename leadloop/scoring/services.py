@@ -46,45 +46,52 @@ PENDING = Q(status=ScoringStatus.PENDING)
 AUTOMATIC_FROM = {LifecycleStage.SUBSCRIBER, LifecycleStage.LEAD}
 
 
+# How often the worker looks for leads to score. Polling the rows, rather than enqueuing a task
+# per capture, keeps the capture path to one small INSERT: an enqueue was 0.4 ms of ORM work.
+POLL_SECONDS = 0.5
+BATCH = 500
+
+
 def request_scoring(leads: Iterable[Lead], reason: str) -> None:
-    """Ask for these leads to be scored, in the caller's transaction; nudged once it commits."""
-    requests = rows.insert(
+    """Ask for these leads to be scored, in the caller's transaction; the worker picks the
+    requests up within POLL_SECONDS of the commit."""
+    rows.insert(
         [ScoringRequest(lead=lead, reason=reason, next_attempt_at=timezone.now()) for lead in leads]
     )
-    if requests:
-        lead_ids = sorted({r.lead_id for r in requests})
-        transaction.on_commit(lambda: _nudge(lead_ids))
 
 
-def _nudge(lead_ids: list[int]) -> None:
-    from leadloop.scoring.tasks import score_leads
-
-    score_leads.enqueue(lead_ids)
-
-
-def sweep() -> int:
-    due = (
-        ScoringRequest.objects.filter(
-            PENDING, next_attempt_at__lte=timezone.now(), attempts__lt=MAX_ATTEMPTS
+def score_due() -> int:
+    """The worker's poll: score the leads with due requests, a batch at a time, until none."""
+    scored = 0
+    while True:
+        due = list(
+            ScoringRequest.objects.filter(
+                PENDING, next_attempt_at__lte=timezone.now(), attempts__lt=MAX_ATTEMPTS
+            )
+            .values_list("lead_id", flat=True)
+            .distinct()[:BATCH]
         )
-        .values_list("lead_id", flat=True)
-        .distinct()[:1000]
-    )
-    due = list(due)
-    if due:
-        _nudge(due)
-    return len(due)
+        if not due:
+            return scored
+        done = score_requested(due)
+        if not done:  # all taken by another worker meanwhile
+            return scored
+        scored += done
 
 
 def score_requested(lead_ids: list[int]) -> int:
-    """The task: claim the due requests of these leads, score each lead once, settle them."""
+    """Claim the due requests of these leads, score each lead once, settle them."""
     claimed = _claim(lead_ids)
     if not claimed:
         return 0
     leads = list(Lead.objects.select_related("source").filter(pk__in=claimed))
+    # scikit-learn is loaded only where scoring runs (the worker), not in every web process.
+    from leadloop.scoring import predictive
+
     try:
         with transaction.atomic():
             rescore(leads)
+            predictive.apply(leads)
             ScoringRequest.objects.filter(PENDING, lead_id__in=claimed).update(
                 status=ScoringStatus.DONE, next_attempt_at=None
             )

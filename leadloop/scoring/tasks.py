@@ -1,13 +1,8 @@
-"""Nudges for scoring's durable work; the ScoringRequest and RescoreJob rows are the record."""
+"""Nudges for scoring's durable work; the RescoreJob rows are the record."""
 
 from django_tasks import task
 
-from leadloop.scoring import rescoring, services
-
-
-@task()
-def score_leads(lead_ids: list[int]) -> None:
-    services.score_requested(lead_ids)
+from leadloop.scoring import rescoring
 
 
 @task()

@@ -14,9 +14,9 @@ logger = logging.getLogger(__name__)
 
 
 def sweep_forever(interval: float, stop: threading.Event) -> None:
-    while not stop.wait(interval):
+    while not stop.wait(durable.shortest_interval(interval)):
         close_old_connections()
-        found = durable.run_sweeps()
+        found = durable.run_sweeps(interval)
         if any(found.values()):
             logger.info("sweep re-enqueued %s", found)
 

@@ -1,0 +1,19 @@
+"""Sweeps run on their own cadence: a polled queue often, recovery sweeps at the worker's interval."""
+
+from leadloop.core import durable
+
+
+def test_a_sweep_with_its_own_interval_runs_that_often(monkeypatch):
+    clock = iter([0.0, 1.0, 31.0, 31.5])
+    monkeypatch.setattr(durable.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(durable, "_sweeps", {})
+    ran = []
+    durable.register_sweep("poll", lambda: ran.append("poll") or 0, every=0.5)
+    durable.register_sweep("recover", lambda: ran.append("recover") or 0)
+
+    assert durable.shortest_interval(30) == 0.5
+    for _ in range(3):
+        durable.run_sweeps(interval=30)  # at 0 s, 1 s and 31 s
+    durable.run_sweeps()  # a batch run, at 31.5 s: every sweep, due or not
+
+    assert ran == ["poll", "recover", "poll", "poll", "recover", "poll", "recover"]
