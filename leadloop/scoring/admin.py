@@ -19,6 +19,7 @@ from leadloop.scoring import rescoring, rules_io
 from leadloop.scoring.models import (
     RescoreJob,
     RescoreStatus,
+    ScoringModel,
     ScoringRequest,
     ScoringRule,
     StageDefinitions,
@@ -164,3 +165,45 @@ class RescoreJobAdmin(admin.ModelAdmin):
             "percent": min(100, round(100 * job.processed / job.total)) if job and job.total else 0,
         }
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+
+@admin.register(ScoringModel)
+class ScoringModelAdmin(admin.ModelAdmin):
+    """Trained versions of the predictive model; a person chooses the active one."""
+
+    list_display = ["__str__", "trained_on", "auc", "brier", "is_active", "created_at"]
+    fields = ["version", "created_at", "trained_on", "is_active", "metrics", "features"]
+    readonly_fields = fields
+    actions = ["make_active"]
+
+    @admin.display(description="hold-out AUC")
+    def auc(self, model: ScoringModel) -> str:
+        return f"{model.metrics.get('auc', 0):.3f}"
+
+    @admin.display(description="Brier score")
+    def brier(self, model: ScoringModel) -> str:
+        return f"{model.metrics.get('brier', 0):.4f}"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # trained by `leadloop scoring train` or the weekly retrain
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        if not ScoringModel.objects.filter(is_active=True).exists():
+            self.message_user(
+                request,
+                "No active model: the rules decide. Train one with `leadloop scoring train` once "
+                "enough leads have a known outcome (won or lost).",
+                messages.WARNING,
+            )
+        return super().changelist_view(request, extra_context)
+
+    @admin.action(description="Make the selected version the active model")
+    def make_active(self, request: HttpRequest, queryset) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version.", messages.WARNING)
+            return
+        from leadloop.scoring import predictive  # scikit-learn only when a model is used
+
+        model = predictive.activate(queryset.get().version)
+        updated = predictive.apply_all(model)
+        self.message_user(request, f"{model} is active; {updated:,} leads have its probability.")

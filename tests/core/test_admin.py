@@ -22,6 +22,7 @@ CHANGELISTS = [
     "scoring/scoringrule",
     "scoring/stagedefinitions",
     "scoring/scoringrequest",
+    "scoring/scoringmodel",
 ]
 
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 def run(*args: str) -> str:
     out = io.StringIO()
-    call_command("scoring_model", *args, stdout=out)
+    call_command("scoring", *args, stdout=out)
     return out.getvalue()
 
 
@@ -175,3 +175,9 @@ def test_the_scheduled_retrain_waits_for_age_and_new_outcomes(settings):
     assert predictive.retrain_if_due() == 1
     assert ScoringModel.objects.count() == 2
     assert ScoringModel.objects.get(is_active=True).version in (1, 2)
+
+
+def test_the_admin_says_the_rules_decide_while_no_model_is_active(admin_client):
+    page = admin_client.get("/admin/scoring/scoringmodel/").content.decode()
+
+    assert "No active model: the rules decide." in page

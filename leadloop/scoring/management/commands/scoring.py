@@ -1,7 +1,7 @@
-"""`leadloop scoring rules export [FILE]` / `rules import FILE` / `rescore [--wait]`.
+"""`leadloop scoring rules export [FILE]` / `rules import FILE` / `rescore [--wait]` /
+`train [--min-outcomes N] [--activate]` / `activate VERSION` / `report`.
 
-Each subcommand is a parser setup and a handler in SUBCOMMANDS, so more (train, report) are
-added there without touching the others."""
+Each subcommand is a parser setup and a handler in SUBCOMMANDS."""
 
 import json
 import time
@@ -11,6 +11,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from leadloop.scoring import rescoring, rules_io
+from leadloop.scoring.management.commands import _model as model
 from leadloop.scoring.models import RescoreStatus
 
 POLL_SECONDS = 1.0
@@ -72,11 +73,18 @@ Handler = Callable[..., None]
 SUBCOMMANDS: dict[str, tuple[str, Callable[[CommandParser], None], Handler]] = {
     "rules": ("export or import the rules and stage definitions as JSON", _rules_arguments, _rules),
     "rescore": ("score every lead again, in the background", _rescore_arguments, _rescore),
+    "train": ("train a predictive model on the known outcomes", model.train_arguments, model.train),
+    "activate": ("make a model version the active one", model.activate_arguments, model.activate),
+    "report": (
+        "the model's metrics, and rules vs model on outcomes",
+        model.no_arguments,
+        model.report,
+    ),
 }
 
 
 class Command(BaseCommand):
-    help = "Scoring: rules as JSON, and rescoring every lead."
+    help = "Scoring: rules as JSON, rescoring every lead, and the predictive model."
 
     def add_arguments(self, parser: CommandParser) -> None:
         subcommands = parser.add_subparsers(dest="subcommand", required=True)
