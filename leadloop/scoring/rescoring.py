@@ -206,7 +206,8 @@ def _run_parallel(job: RescoreJob, batch_size: int) -> None:
     one it was scored from."""
     # A database connection must not cross a fork: the children open their own.
     connections.close_all()
-    with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("fork")) as pool:
+    fork = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(WORKERS, mp_context=fork, initializer=_forget_inherited) as pool:
         pool.submit(int).result()  # every child forked now, before this process reconnects
         in_flight: deque = deque()
         after: int | None = job.last_lead_id
@@ -226,6 +227,21 @@ def _run_parallel(job: RescoreJob, batch_size: int) -> None:
                 )
                 save(scored, skip=frozenset(since.values_list("lead_id", flat=True)), checked=True)
                 _progress(job, count, last)
+
+
+# What a child inherited and must neither use nor let be garbage-collected: finalising a
+# connection sends the server a goodbye on the parent's socket. (Children leave by os._exit,
+# which runs no finalisers.)
+_inherited: list = []
+
+
+def _forget_inherited() -> None:
+    """In a child, before anything: drop whatever connection survived close_all() (one held in
+    an open transaction is only marked closed), so the child opens its own."""
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None:
+            _inherited.append(conn.connection)
+            conn.connection = None
 
 
 def score_range(after: int, last: int) -> tuple[int, datetime, Scored]:
