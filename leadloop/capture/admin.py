@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from leadloop.capture import importer
 from leadloop.capture.definitions import DefinitionError, normalise_definition
 from leadloop.capture.models import Form, FormVersion, ImportJob, ImportStatus, PageView, Submission
-from leadloop.core.admin import ReadOnlyAdmin
+from leadloop.core.admin import JobProgressAdmin, ReadOnlyAdmin
 from leadloop.core.models import Source
 
 
@@ -171,8 +171,11 @@ UPLOAD_SALT = "leadloop.capture.import-upload"
 
 
 @admin.register(ImportJob)
-class ImportJobAdmin(admin.ModelAdmin):
+class ImportJobAdmin(JobProgressAdmin):
     """Import jobs are started from the upload and mapping pages, then only watched here."""
+
+    done_field, total_field = "processed_rows", "total_rows"
+    running_statuses = frozenset({ImportStatus.QUEUED, ImportStatus.RUNNING})
 
     list_display = ["created_at", "file", "status", "dry_run", "progress", "outcome"]
     list_filter = ["status", "dry_run"]
@@ -236,20 +239,6 @@ class ImportJobAdmin(admin.ModelAdmin):
     def requeue(self, request: HttpRequest, queryset) -> None:
         again = sum(importer.requeue(job) for job in queryset.filter(status=ImportStatus.FAILED))
         self.message_user(request, f"Requeued {again} import(s).")
-
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
-    ):
-        job = self.get_object(request, object_id)
-        extra = {
-            "job": job,
-            "running": job is not None
-            and job.status in {ImportStatus.QUEUED, ImportStatus.RUNNING},
-            "percent": round(100 * job.processed_rows / job.total_rows)
-            if job and job.total_rows
-            else 0,
-        }
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
     def upload_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_add_permission(request):

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 
 from leadloop.core.models import Company, Event, Lead, Source, Visitor
 
@@ -14,6 +15,28 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class JobProgressAdmin(admin.ModelAdmin):
+    """A background job whose change page follows its progress: `done_field` of `total_field`,
+    refreshed while its status is one of `running_statuses`."""
+
+    done_field = ""
+    total_field = ""
+    running_statuses: frozenset[str] = frozenset()
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ) -> HttpResponse:
+        job = self.get_object(request, object_id)
+        done = getattr(job, self.done_field, 0) if job else 0
+        total = getattr(job, self.total_field, 0) if job else 0
+        extra = {
+            "job": job,
+            "running": job is not None and job.status in self.running_statuses,
+            "percent": min(100, round(100 * done / total)) if total else 0,
+        }
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
 
 class EventInline(admin.TabularInline):

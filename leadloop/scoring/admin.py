@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from leadloop.core.admin import JobProgressAdmin
 from leadloop.scoring import rescoring, rules_io
 from leadloop.scoring.models import (
     RescoreJob,
@@ -129,8 +130,11 @@ class ScoringRequestAdmin(admin.ModelAdmin):
 
 
 @admin.register(RescoreJob)
-class RescoreJobAdmin(admin.ModelAdmin):
+class RescoreJobAdmin(JobProgressAdmin):
     """Started by rule changes (or `leadloop scoring rescore`), then only watched here."""
+
+    done_field, total_field = "processed", "total"
+    running_statuses = frozenset({RescoreStatus.QUEUED, RescoreStatus.RUNNING})
 
     list_display = ["created_at", "reason", "status", "progress", "heartbeat_at", "finished_at"]
     list_filter = ["status"]
@@ -153,18 +157,6 @@ class RescoreJobAdmin(admin.ModelAdmin):
     def start_rescore(self, request: HttpRequest, queryset) -> None:
         job = rescoring.start_rescore(f"requested by {request.user}")
         self.message_user(request, f"Rescore job {job.pk} is {job.get_status_display().lower()}.")
-
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
-    ):
-        job = self.get_object(request, object_id)
-        extra = {
-            "job": job,
-            "running": job is not None
-            and job.status in {RescoreStatus.QUEUED, RescoreStatus.RUNNING},
-            "percent": min(100, round(100 * job.processed / job.total)) if job and job.total else 0,
-        }
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
 
 @admin.register(ScoringModel)
