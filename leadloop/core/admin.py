@@ -1,5 +1,9 @@
+from collections.abc import Iterable
+
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
 from leadloop.core.models import Company, Event, Lead, Source, Visitor
 
@@ -15,6 +19,39 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReasonForm(forms.Form):
+    why = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Recorded on each lead's timeline with your name.",
+    )
+
+
+def ask_before_acting(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    form: forms.Form,
+    *,
+    lines: Iterable[str],
+    title: str,
+    intro: str,
+    submit: str,
+) -> TemplateResponse:
+    """The page an admin action shows while its form (at least a reason) is not yet valid: it
+    lists what the action will touch and posts back to the same action and selection."""
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "opts": modeladmin.model._meta,
+        "title": title,
+        "intro": intro,
+        "submit": submit,
+        "lines": list(lines),
+        "form": form,
+        "action": request.POST["action"],
+        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+    }
+    return TemplateResponse(request, "admin/leadloop/reasoned_action.html", context)
 
 
 class JobProgressAdmin(admin.ModelAdmin):

@@ -1,7 +1,6 @@
 """The quality layer in the admin: verdicts on every lead, the quarantine review queue (release
 with a reason), and the merge screen for two leads that are one person."""
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -11,10 +10,14 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html_join
 
-from leadloop.core.admin import LeadAdmin
+from leadloop.core.admin import LeadAdmin, ReasonForm, ask_before_acting
 from leadloop.core.models import Lead
 from leadloop.quality import merging, services
 from leadloop.quality.models import EnrichmentRequest, QuarantinedLead
+
+
+def _messages(lead: Lead) -> str:
+    return "; ".join(reason["message"] for reason in lead.quality_reasons)
 
 
 def reasons_list(lead: Lead) -> str:
@@ -22,13 +25,6 @@ def reasons_list(lead: Lead) -> str:
         "",
         "<div><b>{}</b>: {}</div>",
         ((r["severity"], r["message"]) for r in lead.quality_reasons),
-    )
-
-
-class ReleaseForm(forms.Form):
-    why = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Recorded on each lead's timeline with your name.",
     )
 
 
@@ -133,23 +129,22 @@ class QuarantineAdmin(admin.ModelAdmin):
 
     @admin.action(description="Release the selected leads into the loop…")
     def release(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        form = ReleaseForm(request.POST if "why" in request.POST else None)
+        form = ReasonForm(request.POST if "why" in request.POST else None)
         if form.is_valid():
             by = request.user.get_username()
             for lead in queryset:
                 services.release(lead, by=by, why=form.cleaned_data["why"])
             self.message_user(request, f"Released {len(queryset)} lead(s).")
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": "Release quarantined leads",
-            "leads": queryset,
-            "form": form,
-            "action": "release",
-            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-        }
-        return TemplateResponse(request, "admin/quality/release.html", context)
+        return ask_before_acting(
+            self,
+            request,
+            form,
+            lines=(f"{lead} ({lead.email or lead.phone}): {_messages(lead)}" for lead in queryset),
+            title="Release quarantined leads",
+            intro="These leads leave quarantine and join routing, nurture and distribution:",
+            submit="Release",
+        )
 
 
 @admin.register(EnrichmentRequest)

@@ -14,9 +14,12 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.html import format_html_join
 
-from leadloop.core.admin import JobProgressAdmin
-from leadloop.scoring import rescoring, rules_io
+from leadloop.core.admin import JobProgressAdmin, ReasonForm, ask_before_acting
+from leadloop.core.models import Lead, LifecycleStage
+from leadloop.quality.admin import QualityLeadAdmin
+from leadloop.scoring import rescoring, rules_io, services
 from leadloop.scoring.models import (
     RescoreJob,
     RescoreStatus,
@@ -199,3 +202,57 @@ class ScoringModelAdmin(admin.ModelAdmin):
         model = predictive.activate(queryset.get().version)
         updated = predictive.apply_all(model)
         self.message_user(request, f"{model} is active; {updated:,} leads have its probability.")
+
+
+def _driver_parts(driver: dict) -> tuple[str, str, str]:
+    if "points" in driver:
+        return driver["rule"], f"{driver['points']:+d} points", driver["group"]
+    return driver["rule"], f"{driver['weight']:+.2f} log-odds", "predictive model"
+
+
+class StageMoveForm(ReasonForm):
+    stage = forms.ChoiceField(choices=LifecycleStage.choices)
+    field_order = ["stage", "why"]
+
+
+admin.site.unregister(Lead)
+
+
+@admin.register(Lead)
+class ScoringLeadAdmin(QualityLeadAdmin):
+    """A lead's stage changes only through a stage move with a reason (an event on its
+    timeline), never by editing the field; its score shows the rules that gave the points."""
+
+    readonly_fields = [
+        *QualityLeadAdmin.readonly_fields,
+        "lifecycle_stage",
+        "why_this_score",
+        "conversion_probability",
+    ]
+    actions = [*QualityLeadAdmin.actions, "move_to_stage"]
+
+    @admin.display(description="Why this score")
+    def why_this_score(self, lead: Lead) -> str:
+        return format_html_join(
+            "", "<div>{}: {} ({})</div>", map(_driver_parts, lead.score_drivers)
+        )
+
+    @admin.action(description="Move the selected leads to a stage…")
+    def move_to_stage(self, request: HttpRequest, queryset) -> HttpResponse | None:
+        form = StageMoveForm(request.POST if "why" in request.POST else None)
+        if form.is_valid():
+            stage, why = form.cleaned_data["stage"], form.cleaned_data["why"]
+            for lead in queryset:
+                services.move_stage(lead, stage, by=request.user.get_username(), why=why)
+            label = LifecycleStage(stage).label
+            self.message_user(request, f"Moved {len(queryset)} lead(s) to {label}.")
+            return None
+        return ask_before_acting(
+            self,
+            request,
+            form,
+            lines=(f"{lead} (now {lead.get_lifecycle_stage_display()})" for lead in queryset),
+            title="Move leads to a stage",
+            intro="Each move is kept on the lead's timeline with your reason:",
+            submit="Move",
+        )
