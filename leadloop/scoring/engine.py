@@ -3,8 +3,8 @@
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from leadloop.core.conditions import Condition, EventCondition, holds, matches, parse_condition
 from leadloop.core.models import Event, Lead
-from leadloop.scoring.conditions import Condition, EventCondition, holds, matches, parse_condition
 from leadloop.scoring.models import ScoreGroup, ScoringRule
 
 SECONDS_PER_DAY = 86_400

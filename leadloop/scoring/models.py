@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from pydantic import ValidationError as SchemaError
 
-from leadloop.scoring.conditions import EventCondition, parse_condition
+from leadloop.core.conditions import EventCondition, parse_condition
 
 
 class ScoreGroup(models.TextChoices):

@@ -265,8 +265,9 @@ def _batch_end(after: int, size: int) -> int | None:
 
 
 @dataclass(slots=True)
-class _Channel:
+class _SourceRow:
     channel: str
+    campaign: str
 
 
 @dataclass(slots=True)
@@ -291,7 +292,7 @@ class LeadRow:
     quality_signals: dict
     merged_at: object
     source_id: int | None
-    source: _Channel | None
+    source: _SourceRow | None
     score_drivers: list | None = None
     scored_at: datetime | None = None
 
@@ -306,7 +307,7 @@ _JSON_POSITIONS = [
 ]
 # Names from the models' metadata; every value is a placeholder.
 _READ = (
-    f"SELECT {', '.join('l.' + c for c in _LEAD_COLUMNS)}, s.channel "  # noqa: S608
+    f"SELECT {', '.join('l.' + c for c in _LEAD_COLUMNS)}, s.channel, s.campaign "  # noqa: S608
     f"FROM {Lead._meta.db_table} l LEFT JOIN {Source._meta.db_table} s ON s.id = l.source_id "
     "WHERE l.id > %s AND l.id <= %s ORDER BY l.id LIMIT %s"
 )
@@ -326,12 +327,14 @@ def read_leads(after: int, count: int, last: int = MAX_PK) -> list[LeadRow]:
 
 
 def _lead_row(row: tuple) -> LeadRow:
-    """A row of _READ: LeadRow's fields in order, then the source's channel."""
+    """A row of _READ: LeadRow's fields in order, then the source's channel and campaign."""
     values = list(row)
     for position in _JSON_POSITIONS:
         value = values[position]
         # Most leads have no custom fields or enrichment: skip the parse of "{}".
         if isinstance(value, str):
             values[position] = {} if value == "{}" else json.loads(value)
+    campaign = values.pop()
     channel = values.pop()
-    return LeadRow(*values, source=_Channel(channel) if channel is not None else None)
+    source = _SourceRow(channel, campaign) if channel is not None else None
+    return LeadRow(*values, source=source)

@@ -16,8 +16,7 @@ from django.utils import timezone
 
 from leadloop.core import durable, rows
 from leadloop.core import services as core
-from leadloop.core.models import Event, Lead, LifecycleStage, Quality
-from leadloop.scoring.conditions import (
+from leadloop.core.conditions import (
     AllOf,
     AnyOf,
     Condition,
@@ -26,10 +25,12 @@ from leadloop.scoring.conditions import (
     Not,
     _number,
     _text,
+    fact_holds,
     parse_condition,
 )
+from leadloop.core.facts import MISSING, fact
+from leadloop.core.models import Event, Lead, LifecycleStage, Quality
 from leadloop.scoring.engine import SECONDS_PER_DAY, ReadRule, Score
-from leadloop.scoring.facts import MISSING, fact
 from leadloop.scoring.models import (
     ScoreGroup,
     ScoringRequest,
@@ -411,7 +412,7 @@ def _compile_event_condition(condition: EventCondition, now: datetime) -> Test:
 
 
 def _compile_fact(condition: FactCondition) -> Test:
-    """conditions._fact_holds, with the expected value read once."""
+    """conditions.fact_holds, with the expected value read once."""
     name, op, expected = condition.fact, condition.op, condition.value
     number, text_of = _memo(_number), _memo(_text)
     if op in ("filled", "empty"):
@@ -439,6 +440,8 @@ def _compile_fact(condition: FactCondition) -> Test:
     text = _text(expected)
     if op == "contains":
         return lambda lead, _: (value := fact(lead, name)) is not MISSING and text in text_of(value)
+    if op not in ("equals", "not_equals"):
+        return lambda lead, _: fact_holds(condition, fact(lead, name))
     same = op == "equals"
     return lambda lead, _: (
         (value := fact(lead, name)) is not MISSING and (text_of(value) == text) == same

@@ -12,12 +12,23 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    model_validator,
+)
 
+from leadloop.core.facts import MISSING, fact
 from leadloop.core.models import Event, Lead
-from leadloop.scoring.facts import MISSING, fact
 
-Op = Literal["equals", "not_equals", "in", "gte", "lte", "contains", "filled", "empty"]
+Op = Literal[
+    "equals", "not_equals", "in", "gte", "lte", "between", "contains", "starts_with", "filled",
+    "empty",
+]  # fmt: skip
 
 
 class FactCondition(BaseModel):
@@ -25,6 +36,12 @@ class FactCondition(BaseModel):
     fact: str
     op: Op
     value: Any = None
+
+    @model_validator(mode="after")
+    def _range_has_two_ends(self) -> "FactCondition":
+        if self.op == "between" and not (isinstance(self.value, list) and len(self.value) == 2):
+            raise ValueError('"between" takes [low, high], both ends included')
+        return self
 
 
 class EventCondition(BaseModel):
@@ -98,10 +115,10 @@ def holds(condition: Condition, lead: Lead, events: list[Event], now: datetime) 
             and (since is None or e.occurred_at >= since)
         )
         return found >= condition.at_least
-    return _fact_holds(condition, fact(lead, condition.fact))
+    return fact_holds(condition, fact(lead, condition.fact))
 
 
-def _fact_holds(condition: FactCondition, value: object) -> bool:
+def fact_holds(condition: FactCondition, value: object) -> bool:
     op, expected = condition.op, condition.value
     if op == "filled":
         return value not in (MISSING, None, "", [], {})
@@ -114,12 +131,26 @@ def _fact_holds(condition: FactCondition, value: object) -> bool:
         if number is None or limit is None:
             return False
         return number >= limit if op == "gte" else number <= limit
+    if op == "between":
+        return _between(value, *expected)
     if op == "in":
         return _text(value) in {_text(v) for v in (expected or [])}
     if op == "contains":
         return _text(expected) in _text(value)
+    if op == "starts_with":
+        return _text(value).startswith(_text(expected))
     same = _text(value) == _text(expected)
     return same if op == "equals" else not same
+
+
+def _between(value: object, low: object, high: object) -> bool:
+    """Numbers compare as numbers; anything else (postal codes like "SW1A", "94016-1234")
+    as text of the range's length, so "94016-1234" is between "94000" and "94999"."""
+    number, bottom, top = _number(value), _number(low), _number(high)
+    if None not in (number, bottom, top):
+        return bottom <= number <= top
+    text, bottom_text, top_text = _text(value), _text(low), _text(high)
+    return bottom_text <= text[: len(bottom_text)] and text[: len(top_text)] <= top_text
 
 
 def _number(value: object) -> Decimal | None:
