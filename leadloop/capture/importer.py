@@ -1,4 +1,5 @@
 """CSV import of leads: a business's whole history through the same door as one API post.
+An import of deal outcomes runs through the same machinery (see `outcomes`).
 
 Each row is mapped onto the API's `LeadIn` (so the same cleaners judge it), kept raw as an
 `import` Submission, and handed to `journey.admit` a batch at a time. A batch's submissions,
@@ -19,6 +20,7 @@ import pickle
 import re
 import subprocess
 import sys
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -35,11 +37,12 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from leadloop import journey
-from leadloop.capture import services
+from leadloop.capture import outcomes, services
 from leadloop.capture.cleaning import CONTROL_CHARACTERS
 from leadloop.capture.models import (
     CaptureChannel,
     ImportJob,
+    ImportKind,
     ImportStatus,
     Submission,
     SubmissionStatus,
@@ -160,6 +163,12 @@ SYNONYMS: dict[str, str] = {
     "landingpageurl": "tracking.landing_page",
 }
 
+# An outcomes file names its lead by the same email and phone headers a leads file has.
+OUTCOME_SYNONYMS: dict[str, str] = {
+    **{header: target for header, target in SYNONYMS.items() if target in CONTACT_TARGETS},
+    **outcomes.SYNONYMS,
+}
+
 # Strict on purpose: an unreadable consent cell must not be recorded as a refusal (or a grant).
 CONSENT_YES = {"1", "true", "yes", "y", "on", "x", "checked", "subscribed", "opted in", "optedin",
                "granted", "agreed"}  # fmt: skip
@@ -182,8 +191,10 @@ class LostClaim(Exception):
 # --- mapping -------------------------------------------------------------------------------
 
 
-def target_choices() -> list[tuple[str, str]]:
+def target_choices(kind: str = ImportKind.LEADS) -> list[tuple[str, str]]:
     """Every target a column can map to, except the per-column custom field (`fields.<name>`)."""
+    if kind == ImportKind.OUTCOMES:
+        return [(IGNORE, "— ignore —"), *outcomes.TARGETS]
     return [
         (IGNORE, "— ignore —"),
         ("first_name", "First name"),
@@ -207,18 +218,20 @@ def custom_field_name(header: str) -> str:
     return name[:FIELD_NAME_MAX].strip("_") or "column"
 
 
-def guess_mapping(headers: Sequence[str]) -> dict[str, str]:
+def guess_mapping(headers: Sequence[str], kind: str = ImportKind.LEADS) -> dict[str, str]:
     """A target per header: known synonyms map to lead attributes, consent or tracking; any
     other column becomes a custom field, since an import should lose nothing by default. The
-    first column to claim a target wins; later ones fall back to custom fields."""
+    first column to claim a target wins; later ones fall back to custom fields. An outcomes
+    file has no custom fields: its other columns are ignored."""
+    synonyms = OUTCOME_SYNONYMS if kind == ImportKind.OUTCOMES else SYNONYMS
     mapping: dict[str, str] = {}
     taken: set[str] = set()
     for header in headers:
-        target = SYNONYMS.get(normalise_header(header))
+        target = synonyms.get(normalise_header(header))
         if target is None or target in taken:
-            target = f"fields.{custom_field_name(header)}"
+            target = _spare_target(header, kind)
         base, n = target, 2
-        while target in taken:  # two columns called "Notes" and "notes:" need two fields
+        while target and target in taken:  # two columns "Notes" and "notes:" need two fields
             target, n = f"{base}_{n}", n + 1
         mapping[header] = target
         taken.add(target)
@@ -230,7 +243,14 @@ def guess_mapping(headers: Sequence[str]) -> dict[str, str]:
     return mapping
 
 
-def resolve_mapping(headers: Sequence[str], overrides: dict[str, str]) -> dict[str, str]:
+def _spare_target(header: str, kind: str) -> str:
+    """Where a column no synonym claims goes."""
+    return IGNORE if kind == ImportKind.OUTCOMES else f"fields.{custom_field_name(header)}"
+
+
+def resolve_mapping(
+    headers: Sequence[str], overrides: dict[str, str], kind: str = ImportKind.LEADS
+) -> dict[str, str]:
     """The guessed mapping with the person's choices on top. A guessed column whose target an
     override took is demoted to a custom field, so `--map "Mobile=phone"` just works."""
     unknown = set(overrides) - set(headers)
@@ -239,24 +259,26 @@ def resolve_mapping(headers: Sequence[str], overrides: dict[str, str]) -> dict[s
             f"No column named {', '.join(map(repr, sorted(unknown)))}; "
             f"the columns are: {', '.join(map(repr, headers))}."
         )
-    mapping = guess_mapping(headers)
+    mapping = guess_mapping(headers, kind)
     claimed = {target for target in overrides.values() if target}
     for header, target in mapping.items():
         if header not in overrides and target in claimed:
-            mapping[header] = f"fields.{custom_field_name(header)}"
+            mapping[header] = _spare_target(header, kind)
     mapping.update(overrides)
     return mapping
 
 
-def check_mapping(headers: Sequence[str], mapping: dict[str, str]) -> list[str]:
+def check_mapping(
+    headers: Sequence[str], mapping: dict[str, str], kind: str = ImportKind.LEADS
+) -> list[str]:
     """What is wrong with a mapping, as sentences; empty when it can be imported."""
     errors = []
-    allowed = {value for value, _ in target_choices()}
+    allowed = {value for value, _ in target_choices(kind)}
     used: dict[str, str] = {}
     for header, target in mapping.items():
         if header not in headers:
             errors.append(f"There is no column {header!r}.")
-        if target.startswith("fields."):
+        if kind == ImportKind.LEADS and target.startswith("fields."):
             name = target.removeprefix("fields.")
             if not name.strip() or len(name) > FIELD_NAME_MAX:
                 errors.append(f"Column {header!r}: name the custom field (1 to 64 characters).")
@@ -265,6 +287,8 @@ def check_mapping(headers: Sequence[str], mapping: dict[str, str]) -> list[str]:
         if target and target in used:
             errors.append(f"Columns {used[target]!r} and {header!r} both fill {target!r}.")
         used.setdefault(target, header)
+    if kind == ImportKind.OUTCOMES:
+        return errors + outcomes.mapping_problems(used)
     if FULL_NAME in used and ({"first_name", "last_name"} & set(used)):
         errors.append("Map either a full name column or first/last name columns, not both.")
     if not set(CONTACT_TARGETS) & set(used):
@@ -384,13 +408,16 @@ def preview(storage: Storage, name: str, rows: int = 3) -> tuple[CsvLayout, list
 class CheckedRow:
     number: int  # as a spreadsheet shows it: the header is row 1
     raw_json: str  # the row as given, {header: cell}: what its Submission keeps
-    body: LeadIn | None = None
+    body: LeadIn | outcomes.OutcomeRow | None = None
     errors: list[dict] = field(default_factory=list)
     raw: dict[str, str] | None = None  # for the rejects report: rejected rows only
 
+    def reject(self, errors: list[dict]) -> None:
+        self.body, self.errors, self.raw = None, errors, json.loads(self.raw_json)
 
-class RowPlan:
-    """A mapping compiled against the header row: turns cells into a LeadIn payload."""
+
+class _Plan(ABC):
+    """A mapping compiled against the header row; each kind of import reads its own values."""
 
     def __init__(self, headers: list[str], mapping: dict[str, str], region: str):
         self.headers = headers
@@ -398,15 +425,46 @@ class RowPlan:
         self.columns = [(i, h, mapping.get(h, IGNORE)) for i, h in enumerate(headers)]
         self.columns = [c for c in self.columns if c[2]]
         self.column_of = {target: header for _, header, target in self.columns}
-        self.wordings = {header: _wording(header) for header in headers}
-        if FULL_NAME in self.column_of:
-            self.column_of |= dict.fromkeys(["first_name", "last_name"], self.column_of[FULL_NAME])
 
     def raw(self, cells: list[str]) -> dict[str, str]:
         raw = dict(zip(self.headers, cells, strict=False))
         for index in range(len(self.headers), len(cells)):
             raw[f"(column {index + 1})"] = cells[index]
         return raw
+
+    @abstractmethod
+    def check(self, number: int, cells: list[str]) -> CheckedRow: ...
+
+
+def plan_for(job: ImportJob, headers: list[str]) -> _Plan:
+    plan = OutcomePlan if job.kind == ImportKind.OUTCOMES else RowPlan
+    return plan(headers, job.mapping, job.default_region)
+
+
+class OutcomePlan(_Plan):
+    """Turns cells into an `outcomes.OutcomeRow`; which lead it names is found when written."""
+
+    def check(self, number: int, cells: list[str]) -> CheckedRow:
+        row = CheckedRow(number, json.dumps(self.raw(cells), ensure_ascii=False))
+        width = len(cells)
+        values = {target: cells[i] if i < width else "" for i, _, target in self.columns}
+        row.body, problems = outcomes.read_row(values, self.region, timezone.now())
+        if problems:
+            row.reject(self.errors(problems))
+        return row
+
+    def errors(self, problems: list[outcomes.Problem]) -> list[dict]:
+        return [_error(self.column_of[target], message) for target, message in problems]
+
+
+class RowPlan(_Plan):
+    """Turns cells into a LeadIn payload."""
+
+    def __init__(self, headers: list[str], mapping: dict[str, str], region: str):
+        super().__init__(headers, mapping, region)
+        self.wordings = {header: _wording(header) for header in headers}
+        if FULL_NAME in self.column_of:
+            self.column_of |= dict.fromkeys(["first_name", "last_name"], self.column_of[FULL_NAME])
 
     def check(self, number: int, cells: list[str]) -> CheckedRow:
         raw = self.raw(cells)
@@ -506,6 +564,7 @@ def create_job(
     *,
     file_name: str,
     mapping: dict[str, str],
+    kind: str = ImportKind.LEADS,
     source: Source | None = None,
     region: str = "US",
     dry_run: bool = False,
@@ -518,6 +577,7 @@ def create_job(
 
     with transaction.atomic():
         job = ImportJob.objects.create(
+            kind=kind,
             file=file_name,
             mapping=mapping,
             source=source,
@@ -688,33 +748,33 @@ def _run(
         raise ImportFileError(
             f"The uploaded file {job.file.name} is gone; upload it again."
         ) from None
-    problems = check_mapping(layout.headers, job.mapping) + check_region(job.default_region)
+    problems = check_mapping(layout.headers, job.mapping, job.kind)
+    problems += check_region(job.default_region)
     if problems:
         raise ImportFileError(" ".join(problems))
     if job.total_rows != total:
         _fenced(job).update(total_rows=total)
         job.total_rows = total
 
-    plan = RowPlan(layout.headers, job.mapping, job.default_region)
+    plan = plan_for(job, layout.headers)
     if parallel is None:
         parallel = total - job.processed_rows >= PARALLEL_MIN_ROWS
     batches = (_checked_in_child if parallel else checked_batches)(
         path, plan, job.processed_rows, batch_size
     )
-    source = job.source
-    seen = _SeenContacts() if job.dry_run else None
+    writer = _OutcomesWriter(job, plan) if job.kind == ImportKind.OUTCOMES else _LeadsWriter(job)
     if on_progress:
         on_progress(job)
     with _RejectsReport(job, layout.headers) as report, closing(batches):
         for consumed, checked in batches:
-            _import_batch(job, source, checked, consumed, report, seen)
+            _import_batch(job, writer, checked, consumed, report)
             if on_progress:
                 on_progress(job)
     _fenced(job).update(status=ImportStatus.DONE, finished_at=timezone.now(), last_error="")
 
 
 def checked_batches(
-    path: str, plan: RowPlan, skip: int, batch_size: int
+    path: str, plan: _Plan, skip: int, batch_size: int
 ) -> Iterator[tuple[int, list[CheckedRow]]]:
     """The rows after the first `skip`, checked, a batch at a time: (rows read, checked rows).
     Blank rows are read but not checked: they are not leads, and not rejects either."""
@@ -732,7 +792,7 @@ def checked_batches(
 
 
 def _checked_in_child(
-    path: str, plan: RowPlan, skip: int, batch_size: int
+    path: str, plan: _Plan, skip: int, batch_size: int
 ) -> Iterator[tuple[int, list[CheckedRow]]]:
     """`checked_batches`, run in a second process, so checking the next batches (pure CPU:
     about a third of the work) overlaps writing this one. The child writes pickled batches to
@@ -785,27 +845,64 @@ def send_checked_batches(source: BinaryIO, sink: BinaryIO) -> None:
 
 def _import_batch(
     job: ImportJob,
-    source: Source | None,
+    writer: "_LeadsWriter | _OutcomesWriter",
     rows: list[CheckedRow],
     consumed: int,
     report: "_RejectsReport",
-    seen: "_SeenContacts | None",
 ) -> None:
-    """Store, admit and report one batch in one transaction; a dry run rolls it back."""
-    created = merged = 0
-    rejected = [row for row in rows if row.body is None]
-    journey.warm([row.body.email for row in rows if row.body and row.body.email])
+    """Write one batch, its rejects and the job's progress in one transaction; a dry run rolls
+    it back."""
+    writer.prepare(rows)
     with transaction.atomic():
+        tally = writer.write(rows)
+        job.processed_rows += consumed
+        job.created_count += tally.created
+        job.merged_count += tally.merged
+        job.rejected_count += len(tally.rejected)
+        job.quarantined_count += tally.quarantined
+        report.write(tally.rejected)  # before the commit: a resume cuts back what did not commit
+        if job.dry_run:
+            transaction.set_rollback(True)
+        else:
+            _save_progress(job)
+    if job.dry_run:
+        _save_progress(job)
+
+
+@dataclass
+class _Tally:
+    """What one batch did, for the job's counts and the rejects report."""
+
+    rejected: list[CheckedRow]
+    created: int = 0
+    merged: int = 0
+    quarantined: int = 0
+
+
+class _LeadsWriter:
+    """Stores a batch's rows as Submissions and admits the good ones as leads."""
+
+    def __init__(self, job: ImportJob) -> None:
+        self.job = job
+        self.source = job.source
+        self.seen = _SeenContacts() if job.dry_run else None
+
+    def prepare(self, rows: list[CheckedRow]) -> None:
+        """Outside the transaction: the DNS lookups of the quality checks."""
+        journey.warm([row.body.email for row in rows if row.body and row.body.email])
+
+    def write(self, rows: list[CheckedRow]) -> _Tally:
+        tally = _Tally(rejected=[row for row in rows if row.body is None])
         now = timezone.now()
         new_submission = _SubmissionMaker(
-            channel=CaptureChannel.IMPORT, source=source, received_at=now, processed_at=now
+            channel=CaptureChannel.IMPORT, source=self.source, received_at=now, processed_at=now
         )
         submissions = [
             new_submission(
                 raw=row.raw_json,
                 status=SubmissionStatus.REJECTED if row.body is None else SubmissionStatus.RECEIVED,
                 errors=row.errors,
-                idempotency_key=f"import:{job.pk}:{row.number}",
+                idempotency_key=f"import:{self.job.pk}:{row.number}",
             )
             for row in rows
         ]
@@ -815,27 +912,39 @@ def _import_batch(
         admissions = journey.admit(intakes) if intakes else []
         settled = []
         for (_, submission), admission in zip(valid, admissions, strict=True):
-            new = admission.created and not (seen is not None and seen.met_before(admission.lead))
+            seen = self.seen is not None and self.seen.met_before(admission.lead)
+            new = admission.created and not seen
             status = SubmissionStatus.ACCEPTED if new else SubmissionStatus.MERGED
             settled.append((submission.pk, admission.lead.pk, status))
-            created += new
-            merged += not new
+            tally.created += new
+            tally.merged += not new
         _settle(settled)
-        if seen is not None:
-            seen.add(a.lead for a in admissions)
+        if self.seen is not None:
+            self.seen.add(a.lead for a in admissions)
+        tally.quarantined = sum(a.assessment.is_invalid for a in admissions)
+        return tally
 
-        job.processed_rows += consumed
-        job.created_count += created
-        job.merged_count += merged
-        job.rejected_count += len(rejected)
-        job.quarantined_count += sum(a.assessment.is_invalid for a in admissions)
-        report.write(rejected)  # before the commit: a resume cuts back what did not commit
-        if job.dry_run:
-            transaction.set_rollback(True)
-        else:
-            _save_progress(job)
-    if job.dry_run:
-        _save_progress(job)
+
+class _OutcomesWriter:
+    """Records a batch's outcomes on their leads (see `outcomes.record`). Counts: created is
+    outcomes recorded, merged is outcomes already recorded by an earlier import."""
+
+    def __init__(self, job: ImportJob, plan: OutcomePlan) -> None:
+        self.job = job
+        self.plan = plan
+        self.seen: set | None = set() if job.dry_run else None
+
+    def prepare(self, rows: list[CheckedRow]) -> None:
+        """Nothing to look up outside the transaction."""
+
+    def write(self, rows: list[CheckedRow]) -> _Tally:
+        good = [(row.number, row.body) for row in rows if row.body is not None]
+        recorded = outcomes.record(good, job_id=self.job.pk, seen=self.seen)
+        for row in rows:
+            if row.number in recorded.problems:
+                row.reject(self.plan.errors(recorded.problems[row.number]))
+        rejected = [row for row in rows if row.body is None]
+        return _Tally(rejected, created=recorded.recorded, merged=recorded.already)
 
 
 class _SubmissionMaker:

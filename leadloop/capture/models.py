@@ -174,11 +174,20 @@ class ImportStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class ImportJob(models.Model):
-    """A CSV import. The row is the record: progress is saved per batch, so a crash resumes."""
+class ImportKind(models.TextChoices):
+    LEADS = "leads", "Leads"
+    OUTCOMES = "outcomes", "Deal outcomes (won or lost)"
 
+
+class ImportJob(models.Model):
+    """A CSV import. The row is the record: progress is saved per batch, so a crash resumes.
+
+    An outcomes import keeps its counts in the same columns: `created_count` is the outcomes
+    recorded, `merged_count` those already on the lead's timeline from an earlier import."""
+
+    kind = models.CharField(max_length=10, choices=ImportKind.choices, default=ImportKind.LEADS)
     file = models.FileField(upload_to="imports/")
-    mapping = models.JSONField(default=dict, blank=True, help_text="CSV column → lead field")
+    mapping = models.JSONField(default=dict, blank=True, help_text="CSV column → field")
     source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL)
     default_region = models.CharField(max_length=2, default="US")
     dry_run = models.BooleanField(default=False)
