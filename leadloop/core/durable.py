@@ -9,7 +9,7 @@ with no task to enqueue on the hot path that wrote them.
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -81,3 +81,32 @@ def claim(
 
 def backoff(attempts: int, steps: list[timedelta], now: datetime | None = None) -> datetime:
     return (now or timezone.now()) + steps[min(attempts, len(steps)) - 1]
+
+
+def claim_each(rows: Iterable[Model], *, lease: timedelta, still_pending: Q) -> list[Model]:
+    """The rows this process took, each by `claim` on the usual `attempts` and
+    `next_attempt_at` fields: a row another worker took meanwhile is left out."""
+    return [
+        row
+        for row in rows
+        if claim(
+            row,
+            attempts_field="attempts",
+            due_field="next_attempt_at",
+            lease=lease,
+            still_pending=still_pending,
+        )
+    ]
+
+
+def retry_later(row: Model, error: Exception, steps: list[timedelta], *, failed: str) -> None:
+    """After a failed attempt: due again after the backoff step for its attempt count, or, once
+    the steps run out, given up with status `failed`; the error is kept on the row either way."""
+    gave_up = row.attempts > len(steps)
+    row.last_error = repr(error)[:2000]
+    row.next_attempt_at = None if gave_up else backoff(row.attempts, steps)
+    fields = ["last_error", "next_attempt_at"]
+    if gave_up:
+        row.status = failed
+        fields.append("status")
+    row.save(update_fields=fields)

@@ -61,14 +61,7 @@ def enrich_claimed(request_id: int) -> None:
     request = EnrichmentRequest.objects.select_related("lead").filter(pk=request_id).first()
     if request is None or request.status != EnrichmentStatus.PENDING:
         return
-    claimed = durable.claim(
-        request,
-        attempts_field="attempts",
-        due_field="next_attempt_at",
-        lease=LEASE,
-        still_pending=PENDING,
-    )
-    if not claimed:
+    if not durable.claim_each([request], lease=LEASE, still_pending=PENDING):
         return
     try:
         values = _ask_provider(request.lead)
@@ -122,10 +115,4 @@ def _merge(request: EnrichmentRequest, values: dict) -> None:
 
 
 def _failed(request: EnrichmentRequest, error: Exception) -> None:
-    gave_up = request.attempts >= MAX_ATTEMPTS
-    request.last_error = repr(error)[:2000]
-    request.status = EnrichmentStatus.FAILED if gave_up else EnrichmentStatus.PENDING
-    request.next_attempt_at = (
-        None if gave_up else durable.backoff(request.attempts, ENRICHMENT_BACKOFF)
-    )
-    request.save(update_fields=["last_error", "status", "next_attempt_at"])
+    durable.retry_later(request, error, ENRICHMENT_BACKOFF, failed=EnrichmentStatus.FAILED)

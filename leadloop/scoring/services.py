@@ -104,31 +104,16 @@ def score_requested(lead_ids: list[int]) -> int:
 
 def _claim(lead_ids: list[int]) -> list[int]:
     """The leads whose due requests this process took (a conditional UPDATE each)."""
-    claimed = []
     due = ScoringRequest.objects.filter(
         PENDING, lead_id__in=lead_ids, next_attempt_at__lte=timezone.now()
     )
-    for request in due:
-        if durable.claim(
-            request,
-            attempts_field="attempts",
-            due_field="next_attempt_at",
-            lease=LEASE,
-            still_pending=PENDING,
-        ):
-            claimed.append(request.lead_id)
-    return sorted(set(claimed))
+    claimed = durable.claim_each(due, lease=LEASE, still_pending=PENDING)
+    return sorted({request.lead_id for request in claimed})
 
 
 def _failed(lead_ids: list[int], error: Exception) -> None:
     for request in ScoringRequest.objects.filter(PENDING, lead_id__in=lead_ids):
-        gave_up = request.attempts >= MAX_ATTEMPTS
-        request.status = ScoringStatus.FAILED if gave_up else ScoringStatus.PENDING
-        request.next_attempt_at = (
-            None if gave_up else durable.backoff(request.attempts, RETRY_BACKOFF)
-        )
-        request.last_error = repr(error)[:2000]
-        request.save(update_fields=["status", "next_attempt_at", "last_error"])
+        durable.retry_later(request, error, RETRY_BACKOFF, failed=ScoringStatus.FAILED)
 
 
 def active_rules() -> list[ReadRule]:
