@@ -178,6 +178,10 @@ class Lead(models.Model):
     conversion_probability = models.FloatField(null=True, blank=True)
     scored_at = models.DateTimeField(null=True, blank=True)
     captured_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Speed to lead: when the lead was first answered, first given an owner, first contacted.
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    first_contact_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = LeadQuerySet.as_manager()
