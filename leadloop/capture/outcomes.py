@@ -108,6 +108,7 @@ AMOUNT = re.compile(
 )
 MAX_REVENUE = Decimal(10) ** 12
 CENT = Decimal("0.01")
+NO_REVENUE = Decimal("0.00")  # an empty revenue cell: a deal of no recorded value
 # One documented format besides ISO: a date with slashes is US month/day/year. Guessing
 # day/month from the data would read 03/04/2024 differently from row to row.
 US_FORMATS = ("%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S")
@@ -182,7 +183,7 @@ def read_row(
     closed_at = read(
         CLOSED_AT, lambda text: read_closed_at(text, now), required="Give the date it closed."
     )
-    revenue = read(REVENUE, read_revenue, Decimal(0))
+    revenue = read(REVENUE, read_revenue, NO_REVENUE)
     if problems:
         return None, problems
     return OutcomeRow(won, closed_at, revenue, lead_id, email or "", phone or ""), []
