@@ -15,7 +15,15 @@ from django.utils.html import format_html
 
 from leadloop.capture import importer
 from leadloop.capture.definitions import DefinitionError, normalise_definition
-from leadloop.capture.models import Form, FormVersion, ImportJob, ImportStatus, PageView, Submission
+from leadloop.capture.models import (
+    Form,
+    FormVersion,
+    ImportJob,
+    ImportKind,
+    ImportStatus,
+    PageView,
+    Submission,
+)
 from leadloop.core.admin import JobProgressAdmin, ReadOnlyAdmin
 from leadloop.core.models import Source
 
@@ -117,12 +125,24 @@ class PageViewAdmin(ReadOnlyAdmin):
 
 
 class ImportUploadForm(forms.Form):
+    kind = forms.TypedChoiceField(
+        choices=ImportKind.choices,
+        initial=ImportKind.LEADS,
+        required=False,
+        empty_value=ImportKind.LEADS,  # a form posted without the choice imports leads
+        widget=forms.RadioSelect,
+        label="Import",
+        help_text="Deal outcomes are the won and lost deals of leads already here, named by "
+        "email, phone or lead id: the history the predictive model learns from.",
+    )
     file = forms.FileField(
         help_text="A CSV file, UTF-8 (Excel: 'CSV UTF-8'), separated by commas, semicolons or "
         "tabs, with the column names on the first row."
     )
     source = forms.ModelChoiceField(
-        Source.objects.all(), required=False, help_text="Attribute the imported leads to it"
+        Source.objects.all(),
+        required=False,
+        help_text="Attribute the imported leads to it (a leads import only)",
     )
     region = forms.CharField(
         max_length=2, initial="US", help_text="Country of phone numbers written without +code"
@@ -140,26 +160,34 @@ class ImportUploadForm(forms.Form):
 
 
 class ImportMappingForm(forms.Form):
-    """One select per CSV column, pre-filled with the guessed target."""
+    """One select per CSV column, pre-filled with the guessed target: what the kind of import
+    offers, and for leads a custom field named after the column."""
 
-    def __init__(self, *args, headers: list[str], guess: dict[str, str], **kwargs):
+    def __init__(self, *args, headers: list[str], kind: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.headers = headers
-        common = importer.target_choices()
+        self.kind = kind
+        guess = importer.guess_mapping(headers, kind)
+        common = importer.target_choices(kind)
         for index, header in enumerate(headers):
-            custom = guess[header] if guess[header].startswith("fields.") else None
-            custom = custom or f"fields.{importer.custom_field_name(header)}"
             self.fields[f"column_{index}"] = forms.ChoiceField(
                 label=header,
-                choices=[*common, (custom, f"Custom field “{custom.removeprefix('fields.')}”")],
+                choices=[*common, *self._custom_choice(header, guess[header])],
                 initial=guess[header],
                 required=False,
             )
 
+    def _custom_choice(self, header: str, guess: str) -> list[tuple[str, str]]:
+        if self.kind != ImportKind.LEADS:
+            return []
+        custom = guess if guess.startswith("fields.") else None
+        custom = custom or f"fields.{importer.custom_field_name(header)}"
+        return [(custom, f"Custom field “{custom.removeprefix('fields.')}”")]
+
     def clean(self) -> dict:
         cleaned = super().clean()
         self.mapping = {h: cleaned.get(f"column_{i}", "") for i, h in enumerate(self.headers)}
-        for problem in importer.check_mapping(self.headers, self.mapping):
+        for problem in importer.check_mapping(self.headers, self.mapping, self.kind):
             self.add_error(None, problem)
         return cleaned
 
@@ -177,9 +205,10 @@ class ImportJobAdmin(JobProgressAdmin):
     done_field, total_field = "processed_rows", "total_rows"
     running_statuses = frozenset({ImportStatus.QUEUED, ImportStatus.RUNNING})
 
-    list_display = ["created_at", "file", "status", "dry_run", "progress", "outcome"]
-    list_filter = ["status", "dry_run"]
+    list_display = ["created_at", "kind", "file", "status", "dry_run", "progress", "outcome"]
+    list_filter = ["kind", "status", "dry_run"]
     fields = [
+        "kind",
         "status",
         "file",
         "source",
@@ -229,7 +258,7 @@ class ImportJobAdmin(JobProgressAdmin):
             return f"{job.processed_rows:,}"
         return f"{job.processed_rows:,} / {job.total_rows:,} ({job.processed_rows / job.total_rows:.0%})"
 
-    @admin.display(description="New · merged · rejected")
+    @admin.display(description="New · merged (or already imported) · rejected")
     def outcome(self, job: ImportJob) -> str:
         return f"{job.created_count:,} · {job.merged_count:,} · {job.rejected_count:,}"
 
@@ -243,7 +272,11 @@ class ImportJobAdmin(JobProgressAdmin):
     def upload_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = ImportUploadForm(request.POST or None, request.FILES or None)
+        form = ImportUploadForm(
+            request.POST or None,
+            request.FILES or None,
+            initial={"kind": request.GET.get("kind", ImportKind.LEADS)},
+        )
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             name = default_storage.save(f"imports/{Path(upload.name).name}", upload)
@@ -256,6 +289,7 @@ class ImportJobAdmin(JobProgressAdmin):
                 source = form.cleaned_data["source"]
                 token = signing.dumps(
                     {
+                        "kind": form.cleaned_data["kind"],
                         "file": name,
                         "source": source.pk if source else None,
                         "region": form.cleaned_data["region"],
@@ -264,7 +298,7 @@ class ImportJobAdmin(JobProgressAdmin):
                     salt=UPLOAD_SALT,
                 )
                 return redirect(f"{reverse('admin:capture_importjob_mapping')}?upload={token}")
-        return self._render(request, "upload.html", "Import leads from CSV", {"form": form})
+        return self._render(request, "upload.html", "Import from CSV", {"form": form})
 
     def mapping_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_add_permission(request):
@@ -278,12 +312,13 @@ class ImportJobAdmin(JobProgressAdmin):
                 request, "That upload has expired; upload the file again.", messages.ERROR
             )
             return redirect("admin:capture_importjob_import")
-        guess = importer.guess_mapping(layout.headers)
-        form = ImportMappingForm(request.POST or None, headers=layout.headers, guess=guess)
+        kind = upload.get("kind", ImportKind.LEADS)  # a token signed before kinds: leads
+        form = ImportMappingForm(request.POST or None, headers=layout.headers, kind=kind)
         if request.method == "POST" and form.is_valid():
             job = importer.create_job(
                 file_name=upload["file"],
                 mapping=form.mapping,
+                kind=kind,
                 source=Source.objects.filter(pk=upload["source"]).first(),
                 region=upload["region"],
                 dry_run=upload["dry_run"],
