@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "leadloop.compliance",
     "leadloop.quality",
     "leadloop.scoring",
+    "leadloop.routing",
     "leadloop.capture",
     "leadloop.demo",
 ]

@@ -95,6 +95,17 @@ def parse_condition(data: object) -> Condition:
     return CONDITION.validate_python(data)
 
 
+def reads_timeline(condition: Condition) -> bool:
+    """Whether holding `condition` depends on the lead's events (so they must be read)."""
+    if isinstance(condition, AllOf | AnyOf):
+        return any(
+            map(reads_timeline, condition.all if isinstance(condition, AllOf) else condition.any)
+        )
+    if isinstance(condition, Not):
+        return reads_timeline(condition.not_)
+    return isinstance(condition, EventCondition)
+
+
 def matches(event: Event, event_type: str, where: dict) -> bool:
     return event.type == event_type and all(event.data.get(k) == v for k, v in where.items())
 

@@ -99,14 +99,17 @@ def claim_each(rows: Iterable[Model], *, lease: timedelta, still_pending: Q) -> 
     ]
 
 
-def retry_later(row: Model, error: Exception, steps: list[timedelta], *, failed: str) -> None:
-    """After a failed attempt: due again after the backoff step for its attempt count, or, once
-    the steps run out, given up with status `failed`; the error is kept on the row either way."""
+def retry_later(
+    row: Model, error: Exception, steps: list[timedelta], *, failed: str, pending: str = ""
+) -> None:
+    """After a failed attempt: due again after the backoff step for its attempt count (back in
+    status `pending`, when the claim changed it), or, once the steps run out, given up with
+    status `failed`; the error is kept on the row either way."""
     gave_up = row.attempts > len(steps)
     row.last_error = repr(error)[:2000]
     row.next_attempt_at = None if gave_up else backoff(row.attempts, steps)
     fields = ["last_error", "next_attempt_at"]
-    if gave_up:
-        row.status = failed
+    if gave_up or pending:
+        row.status = failed if gave_up else pending
         fields.append("status")
     row.save(update_fields=fields)

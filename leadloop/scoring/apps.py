@@ -8,9 +8,8 @@ class ScoringConfig(AppConfig):
 
     def ready(self) -> None:
         from leadloop.core import durable
-        from leadloop.scoring import rescoring, services
+        from leadloop.scoring import rescoring
 
-        durable.register_sweep("scoring.requests", services.score_due, every=services.POLL_SECONDS)
         durable.register_sweep("scoring.rescore", rescoring.sweep)
         durable.register_sweep("scoring.retrain", retrain_if_due)
 

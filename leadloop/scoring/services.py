@@ -47,17 +47,24 @@ PENDING = Q(status=ScoringStatus.PENDING)
 AUTOMATIC_FROM = {LifecycleStage.SUBSCRIBER, LifecycleStage.LEAD}
 
 
-# How often the worker looks for leads to score. Polling the rows, rather than enqueuing a task
-# per capture, keeps the capture path to one small INSERT: an enqueue was 0.4 ms of ORM work.
-POLL_SECONDS = 0.5
 BATCH = 500
 
 
 def request_scoring(leads: Iterable[Lead], reason: str) -> None:
-    """Ask for these leads to be scored, in the caller's transaction; the worker picks the
-    requests up within POLL_SECONDS of the commit."""
+    """Ask for these leads to be scored, in the caller's transaction; the worker's next pass
+    (journey.follow_up) picks the requests up."""
     rows.insert(
         [ScoringRequest(lead=lead, reason=reason, next_attempt_at=timezone.now()) for lead in leads]
+    )
+
+
+def waiting(lead_ids: list[int]) -> set[int]:
+    """Those of these leads with a request still to score: not yet tried, or being scored.
+    One that failed is retried later, but what waits on its score goes on without it."""
+    return set(
+        ScoringRequest.objects.filter(PENDING, lead_id__in=lead_ids, last_error="").values_list(
+            "lead_id", flat=True
+        )
     )
 
 
