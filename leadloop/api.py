@@ -6,10 +6,12 @@ from ninja.errors import AuthenticationError, ValidationError
 
 from leadloop.capture.api import router as capture_router
 from leadloop.quality.api import router as quality_router
+from leadloop.routing.api import router as routing_router
 
 api = NinjaAPI(title="leadloop API", version="1", urls_namespace="api-v1")
 api.add_router("/", capture_router)
 api.add_router("/", quality_router)
+api.add_router("/", routing_router)
 
 
 def _errors(request: HttpRequest, status: int, errors: list[dict]) -> HttpResponse:

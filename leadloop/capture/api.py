@@ -144,7 +144,7 @@ def post_lead(request: HttpRequest):
     summary="A lead with its timeline",
 )
 def get_lead(request: HttpRequest, lead_id: int):
-    leads = Lead.objects.select_related("company", "source")
+    leads = Lead.objects.select_related("company", "source", "owner")
     by_source = isinstance(request.auth, Source)
     if by_source:
         leads = leads.filter(pk__in=Submission.objects.filter(source=request.auth).values("lead"))
@@ -170,12 +170,12 @@ def get_lead(request: HttpRequest, lead_id: int):
             "last_touch": lead.last_touch,
             "captured_at": lead.captured_at,
             "timeline": _timeline(lead, for_staff=not by_source),
-            **(_quality_of(lead) if not by_source else {}),
+            **(_staff_view(lead) if not by_source else {}),
         },
     )
 
 
-def _quality_of(lead: Lead) -> dict:
+def _staff_view(lead: Lead) -> dict:
     return {
         "quality": lead.quality,
         "quality_reasons": lead.quality_reasons,
@@ -183,6 +183,10 @@ def _quality_of(lead: Lead) -> dict:
         "duplicate_of": lead.duplicate_of_id,
         "score": lead.score,
         "score_drivers": lead.score_drivers,
+        "owner": lead.owner.get_username() if lead.owner else None,
+        "acknowledged_at": lead.acknowledged_at,
+        "assigned_at": lead.assigned_at,
+        "first_contact_at": lead.first_contact_at,
     }
 
 

@@ -219,3 +219,7 @@ class LeadOut(BaseModel):
     duplicate_of: int | None = None
     score: int | None = None
     score_drivers: list[dict] | None = None
+    owner: str | None = None
+    acknowledged_at: datetime | None = None
+    assigned_at: datetime | None = None
+    first_contact_at: datetime | None = None
