@@ -190,7 +190,8 @@ def read_row(
 
 
 def read_lead_id(text: str) -> int:
-    if not text.isdigit() or int(text) == 0:
+    # 18 digits: any id a 64-bit key holds; a longer number would fail the query, not the row.
+    if not text.isdigit() or len(text) > 18 or int(text) == 0:
         raise InvalidValue("A lead id is a whole number, as the admin shows it.")
     return int(text)
 

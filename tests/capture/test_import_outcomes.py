@@ -247,17 +247,18 @@ def test_a_lead_id_names_the_lead_and_a_merged_one_points_to_its_survivor():
     merged = a_lead()
     Lead.objects.filter(pk=merged.pk).update(duplicate_of=survivor, merged_at=timezone.now())
     rows = [[str(survivor.pk), "won", "2024-01-01"], [str(merged.pk), "won", "2024-01-02"],
-            ["12x", "won", "2024-01-03"]]  # fmt: skip
+            ["12x", "won", "2024-01-03"], ["9" * 30, "won", "2024-01-03"]]  # fmt: skip
 
     job = run_outcomes(csv_text(rows, ["Lead ID", "Result", "Date"]))
 
-    assert (job.created_count, job.rejected_count) == (1, 2)
+    assert (job.created_count, job.rejected_count) == (1, 3)
     assert len(outcomes_of(survivor)) == 1
     report = rejects_of(job)
     assert (
         report[3] == f"Lead ID: Lead {merged.pk} was merged into lead {survivor.pk}: use that id."
     )
     assert report[4].startswith("Lead ID: A lead id is a whole number")
+    assert report[5] == report[4]
 
 
 @pytest.mark.django_db
