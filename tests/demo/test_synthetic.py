@@ -15,6 +15,15 @@ from leadloop.quality.names import check_names
 
 END = datetime(2026, 1, 1, tzinfo=UTC)
 OUTCOMES = {"deal.won", "deal.lost"}
+# RFC 2606 and 6761: names that can never be anyone's mailbox.
+RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
+RESERVED_TLDS = (".example", ".test")
+
+
+def is_reserved(domain: str) -> bool:
+    return domain in RESERVED_DOMAINS or domain.endswith(
+        tuple(f".{d}" for d in RESERVED_DOMAINS) + RESERVED_TLDS
+    )
 
 
 def auc(scores: list[float], labels: list[bool]) -> float:
@@ -84,8 +93,8 @@ def test_leads_look_real(history: list[synthetic.LeadRecord]) -> None:
     assert len({email_key(r.email) for r in history}) == len(history)
     assert not any(check_names(r.first_name, r.last_name, r.email).reasons for r in history)
     domains = Counter(r.email.rpartition("@")[2] for r in history)
-    assert domains["gmail.com"] > 0
-    assert any(d.endswith(".example") for d in domains)
+    assert domains["mail.example"] > 0  # personal addresses, and company ones
+    assert len(domains) > 100
     phones = [r.phone for r in history if r.phone]
     assert len(phones) > len(history) / 2
     assert all(p.startswith("+") and p[1:].isdigit() and 11 <= len(p) <= 13 for p in phones)
@@ -94,6 +103,25 @@ def test_leads_look_real(history: list[synthetic.LeadRecord]) -> None:
         assert fields[name]
     assert all(r.last_touch.get("landing_page") for r in history)
     assert any(r.last_touch.get("utm_source") == "google" for r in history)
+
+
+def test_every_address_is_at_a_reserved_domain(history: list[synthetic.LeadRecord]) -> None:
+    """Demo leads reach the nurture layer's lists: none may be a real mailbox."""
+    assert is_reserved("mail.example") and is_reserved("a.example.org")
+    assert not is_reserved("gmail.com") and not is_reserved("example.community")
+    domains = {r.email.rpartition("@")[2] for r in history}
+    assert [d for d in domains if not is_reserved(d)] == []
+    assert all(is_reserved(r.company.domain) for r in history if r.company)
+
+
+def test_personal_addresses_are_free_mail(history: list[synthetic.LeadRecord]) -> None:
+    free = [r for r in history if r.free_mail]
+    assert 0.2 * len(history) < len(free) < 0.6 * len(history)
+    assert all(r.company is None or not r.email.endswith(r.company.domain) for r in free)
+    assert all(
+        r.company and r.email.endswith("@" + r.company.domain) for r in history if not r.free_mail
+    )
+    assert all(r.free_mail for r in history if r.company is None)  # homeowners have no company
 
 
 def test_events_and_outcomes(history: list[synthetic.LeadRecord]) -> None:
@@ -149,6 +177,9 @@ def test_load_writes_everything() -> None:
     record = records[0]
     lead = Lead.objects.get(email=record.email)
     assert lead.quality == "valid"
+    assert lead.quality_signals["email"]["free_mail"] is record.free_mail
+    free = Lead.objects.filter(quality_signals__email__free_mail=True).count()
+    assert free == sum(r.free_mail for r in records) > 0
     assert lead.email_key == email_key(record.email)
     assert lead.source.name == dataset.sources[record.source].name
     assert lead.captured_at == record.captured_at
