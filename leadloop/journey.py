@@ -103,9 +103,11 @@ def _admit(
 
 def follow_up() -> int:
     """The worker's frequent pass over what follows a capture: score the leads waiting for it,
-    assign those whose score is known, and send what that wrote."""
+    assign those whose score is known, hand leads whose new stage a takeover rule claims to
+    that rule's owner, and send what all that wrote."""
     done = scoring.score_due()
     done += routing.assign_due(waiting=scoring.waiting)
+    done += routing.take_over_changed()
     return done + notices.send_due()
 
 

@@ -52,7 +52,7 @@ class TeamAdmin(admin.ModelAdmin):
 
 @admin.register(AssignmentRule)
 class AssignmentRuleAdmin(admin.ModelAdmin):
-    list_display = ["name", "position", "team", "rep", "sla_minutes", "is_active"]
+    list_display = ["name", "position", "team", "rep", "sla_minutes", "takes_over", "is_active"]
     list_editable = ["position", "is_active"]
     list_filter = ["is_active", "team"]
     search_fields = ["name"]

@@ -137,6 +137,11 @@ class AssignmentRule(models.Model):
         blank=True,
         help_text="What happens next, told to the lead in the acknowledgement",
     )
+    takes_over = models.BooleanField(
+        default=False,
+        help_text="Also takes a lead that already has an owner when the lead's stage changes "
+        "and it meets this rule (e.g. new SQLs go to the account executives)",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -196,6 +201,9 @@ class RoutingSettings(models.Model):
         help_text="Django template: first_name, last_name, business_name, promise, owner_name",
         validators=[_template],
     )
+    # The last stage.changed event that takeover rules have looked at, and when it happened.
+    stage_changes_seen = models.BigIntegerField(default=0, editable=False)
+    stage_changes_seen_at = models.DateTimeField(default=timezone.now, editable=False)
     webhook_secret = models.CharField(
         max_length=100,
         default=_webhook_secret,

@@ -6,7 +6,7 @@ rules can ask for its score and stage): journey.follow_up, the worker's frequent
 
 import logging
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
@@ -18,13 +18,14 @@ from django.utils import timezone
 from leadloop.core import durable, rows
 from leadloop.core import services as core
 from leadloop.core.conditions import holds, parse_condition, reads_timeline
-from leadloop.core.models import Lead, Quality
+from leadloop.core.models import Event, Lead, Quality
 from leadloop.routing import availability, notices, strategies
 from leadloop.routing.models import (
     Assignment,
     AssignmentRequest,
     AssignmentRule,
     ContactAttempt,
+    Membership,
     RoutingSettings,
     SlaTimer,
     Team,
@@ -39,6 +40,7 @@ BATCH = 200
 LEASE = timedelta(minutes=1)
 RETRY_BACKOFF = [timedelta(seconds=5), timedelta(minutes=1), timedelta(minutes=10)]
 PENDING = Q(status=WorkStatus.PENDING)
+TAKEOVER_LAG = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -123,19 +125,89 @@ def _route(lead: Lead, *, live: bool) -> None:
 def decide(lead: Lead, now: datetime | None = None, exclude: Collection[int] = ()) -> Decision:
     """The first active rule, by position, whose condition the lead meets and that has an
     available owner for it; else the fallback owner. `exclude` holds user pks not to choose."""
-    now = now or timezone.now()
-    timeline = None
+    now, meets = now or timezone.now(), _Meets(lead)
     for rule in AssignmentRule.objects.filter(is_active=True).select_related("rep__user"):
-        if rule.condition:
-            condition = parse_condition(rule.condition)
-            if timeline is None and reads_timeline(condition):
-                timeline = core.lead_timeline(lead)
-            if not holds(condition, lead, timeline or [], now):
-                continue
+        if not meets(rule, now):
+            continue
         decision = _owner_by_rule(rule, now, exclude)
         if decision is not None:
             return decision
     return Decision(fallback_owner(), "no rule could place it: the fallback owner")
+
+
+def take_over_changed() -> int:
+    """Reassignment by rule: each lead whose stage changed, and that already has an owner,
+    goes to the first takeover rule it now meets (unless that rule would give it to its owner
+    again). The place reached in the timeline is kept, so each change is looked at once; a
+    change is looked at TAKEOVER_LAG after it happened, when every transaction that could still
+    commit an earlier one has. Changes from before the routing settings existed are history,
+    never looked at."""
+    cutoff = timezone.now() - TAKEOVER_LAG
+    rules = list(
+        AssignmentRule.objects.filter(is_active=True, takes_over=True).select_related("rep__user")
+    )
+    with transaction.atomic():
+        place = RoutingSettings.objects.select_for_update().get(pk=RoutingSettings.current().pk)
+        changes = list(
+            Event.objects.filter(
+                type="stage.changed",
+                occurred_at__gte=place.stage_changes_seen_at,
+                occurred_at__lte=cutoff,
+                pk__gt=place.stage_changes_seen,
+            )
+            .order_by("pk")
+            .values_list("pk", "occurred_at", "lead_id")[:BATCH]
+        )
+        leads = dict.fromkeys(lead_id for _, _, lead_id in changes)
+        moved = sum(_take_over(lead_id, rules) for lead_id in leads) if rules else 0
+        if changes:
+            seen, seen_at, _ = changes[-1]
+        else:
+            seen, seen_at = place.stage_changes_seen, place.stage_changes_seen_at
+        RoutingSettings.objects.filter(pk=place.pk).update(
+            stage_changes_seen=seen, stage_changes_seen_at=seen_at
+        )
+    return moved
+
+
+def _take_over(lead_id: int, rules: list[AssignmentRule]) -> bool:
+    lead = Lead.objects.select_for_update().select_related("source").get(pk=lead_id)
+    if lead.owner_id is None or lead.quality == Quality.INVALID:
+        return False
+    now, meets = timezone.now(), _Meets(lead)
+    for rule in rules:
+        if not meets(rule, now):
+            continue
+        if _already_theirs(lead, rule):
+            return False
+        decision = _owner_by_rule(rule, now, exclude=())
+        if decision is not None:
+            assign(lead, replace(decision, why=f"{decision.why} takes over"), by="rule")
+            return True
+    return False
+
+
+def _already_theirs(lead: Lead, rule: AssignmentRule) -> bool:
+    if rule.rep_id is not None:
+        return rule.rep.user_id == lead.owner_id
+    return Membership.objects.filter(team_id=rule.team_id, rep__user_id=lead.owner_id).exists()
+
+
+class _Meets:
+    """Whether the lead meets a rule's condition (`{}`: every lead); its timeline is read once,
+    and only if a condition asks about events."""
+
+    def __init__(self, lead: Lead) -> None:
+        self.lead = lead
+        self.timeline: list | None = None
+
+    def __call__(self, rule: AssignmentRule, now: datetime) -> bool:
+        if not rule.condition:
+            return True
+        condition = parse_condition(rule.condition)
+        if self.timeline is None and reads_timeline(condition):
+            self.timeline = core.lead_timeline(self.lead)
+        return holds(condition, self.lead, self.timeline or [], now)
 
 
 def _owner_by_rule(rule: AssignmentRule, now: datetime, exclude: Collection[int]):
