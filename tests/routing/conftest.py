@@ -89,14 +89,14 @@ def at_work():
 @pytest.fixture
 def boss(django_user_model):
     return django_user_model.objects.create_superuser(
-        "boss", "boss@leadloop.example", "x", first_name="Bo", last_name="Boss"
+        "boss", "boss@leadloop.example", None, first_name="Bo", last_name="Boss"
     )
 
 
 def make_rep(username: str, **fields) -> Rep:
     """A user `username` (username@reps.example) who is a rep; `fields` set the Rep's."""
     user = get_user_model().objects.create_user(
-        username, f"{username}@reps.example", "x", first_name=username.title()
+        username, f"{username}@reps.example", None, first_name=username.title()
     )
     return Rep.objects.create(user=user, **fields)
 
