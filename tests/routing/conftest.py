@@ -52,30 +52,37 @@ def text_of(message: email.message.EmailMessage, subtype: str = "plain") -> str:
     return message.get_body(preferencelist=(subtype,)).get_content()
 
 
+def serve_smtp(port: int) -> tuple[Inbox, Controller]:
+    """A real SMTP server on 127.0.0.1:`port`, started; stop its controller when done."""
+    inbox = Inbox()
+    inbox.port = port
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    return inbox, controller
+
+
+def point_email_at(settings, port: int) -> None:
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_TIMEOUT = 5
+
+
 @pytest.fixture
 def smtp(settings):
     """A real SMTP server on a free loopback port, and Django's SMTP backend pointed at it."""
-    inbox = Inbox()
-    inbox.port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = inbox.port
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_TIMEOUT = 5
+    inbox, controller = serve_smtp(free_port())
+    point_email_at(settings, inbox.port)
     yield inbox
     controller.stop()
 
 
 @pytest.fixture
 def smtp_down(settings) -> int:
-    """Django's SMTP backend pointed at a loopback port where nothing listens."""
+    """Django's SMTP backend pointed at a loopback port where nothing listens (yet)."""
     port = free_port()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = port
-    settings.EMAIL_TIMEOUT = 5
+    point_email_at(settings, port)
     return port
 
 
