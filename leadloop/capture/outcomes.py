@@ -26,7 +26,7 @@ from django.utils import timezone
 from leadloop.capture.cleaning import InvalidValue, clean_email, clean_phone
 from leadloop.core import services as core
 from leadloop.core.keys import email_key
-from leadloop.core.models import Event, Lead, LifecycleStage
+from leadloop.core.models import LOST, WON, Event, Lead, LifecycleStage
 from leadloop.scoring import services as scoring
 
 LEAD_ID, EMAIL, PHONE = "lead_id", "email", "phone"
@@ -260,14 +260,6 @@ def _us(text: str) -> datetime | None:
 # --- writing a batch -----------------------------------------------------------------------
 
 
-def outcome_kinds() -> tuple[str, str]:
-    """The won and lost event types the predictive model learns from. Imported when used:
-    the predictive module loads scikit-learn, which a web process has no use for."""
-    from leadloop.scoring.predictive import LOST, WON
-
-    return WON, LOST
-
-
 @dataclass
 class Recorded:
     """What a batch did: outcomes recorded, outcomes already there, and rows that named no
@@ -290,7 +282,6 @@ def record(
     5. Ask for the touched leads to be scored again.
 
     `seen` carries the outcomes of a dry run's earlier batches, whose writes were rolled back."""
-    won_kind, lost_kind = outcome_kinds()
     result = Recorded()
     leads = LeadFinder([outcome for _, outcome in rows])
     matched = []
@@ -305,7 +296,7 @@ def record(
     events, touched = [], {}
     actor, why = f"import {job_id}", f"imported outcome (import {job_id})"
     for number, outcome, lead in matched:
-        kind = won_kind if outcome.won else lost_kind
+        kind = WON if outcome.won else LOST
         data = {
             "closed_at": outcome.closed_at.isoformat(),
             # Money as an exact decimal string, as the demo history writes it; the model reads
@@ -339,7 +330,7 @@ def _imported_outcomes(lead_ids: set[int]) -> set[tuple]:
     found = set()
     for start in range(0, len(ids), CHUNK):
         events = Event.objects.filter(
-            type__in=outcome_kinds(),
+            type__in=(WON, LOST),
             lead_id__in=ids[start : start + CHUNK],
             data__has_key="imported_from",
         ).values_list("lead_id", "type", "data")
@@ -417,7 +408,7 @@ def touched_leads(job_id: int) -> list[int]:
     """The leads an outcomes import recorded outcomes on."""
     return sorted(
         set(
-            Event.objects.filter(type__in=outcome_kinds(), data__imported_from=job_id).values_list(
+            Event.objects.filter(type__in=(WON, LOST), data__imported_from=job_id).values_list(
                 "lead_id", flat=True
             )
         )

@@ -221,6 +221,11 @@ class AppendOnlyError(Exception):
     pass
 
 
+# A deal's outcome on the lead's timeline: what the predictive model learns from, what the
+# outcomes import writes, and (later) what the sales pipeline writes when a deal closes.
+WON, LOST = "deal.won", "deal.lost"
+
+
 class Event(models.Model):
     """One thing that happened to a lead. Never edited: the timeline is the ground truth."""
 

@@ -41,13 +41,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from leadloop.core.models import Channel, Event, Lead, Quality
+from leadloop.core.models import LOST, WON, Channel, Event, Lead, Quality
 from leadloop.scoring.engine import ReadRule, score_lead
 from leadloop.scoring.models import ScoringModel, ScoringRule, StageDefinitions
 
 logger = logging.getLogger(__name__)
 
-WON, LOST = "deal.won", "deal.lost"
 OUTCOMES = (WON, LOST)
 CHUNK = 2000  # leads per events query: bounded IN lists, bounded memory
 HOLD_OUT = 0.25
