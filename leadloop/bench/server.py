@@ -1,5 +1,6 @@
-"""A real `leadloop serve --no-worker` in a subprocess, for the capture benchmark and the burst
-tests: gunicorn with several processes is what production runs, so that is what they measure."""
+"""A real `leadloop serve` in a subprocess, for the capture and routing benchmarks and the burst
+tests: gunicorn with several processes is what production runs, so that is what they measure.
+It runs `--no-worker` unless asked for the worker too (the routing benchmark's speed to lead)."""
 
 import os
 import signal
@@ -62,8 +63,9 @@ def process_cpu_seconds(wanted: Callable[[str, int], bool]) -> float:
 
 
 class Server:
-    """`leadloop serve --no-worker` on a free loopback port; a context manager that always stops
-    the process it started, by its PID (and then its own process group if it will not go)."""
+    """`leadloop serve --no-worker` (or with `worker=True`, serve's gunicorn plus its worker) on a
+    free loopback port; a context manager that always stops the process it started, by its PID
+    (and then its own process group if it will not go)."""
 
     def __init__(
         self,
@@ -72,12 +74,14 @@ class Server:
         *,
         workers: int | None = None,
         threads: int | None = None,
+        worker: bool = False,
     ) -> None:
         self.env = env
         self.log_path = log_path
         self.port = free_port()
         self.workers = workers
         self.threads = threads
+        self.worker = worker
         self.process: subprocess.Popen | None = None
 
     @property
@@ -85,14 +89,16 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "Server":
-        args = ["serve", "--no-worker", "--host", "127.0.0.1", "--port", str(self.port)]
+        args = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        if not self.worker:
+            args.append("--no-worker")
         if self.workers:
             args += ["--workers", str(self.workers)]
         if self.threads:
             args += ["--threads", str(self.threads)]
         with self.log_path.open("ab") as log:
-            # A session of its own: gunicorn's master and workers are in the server's process
-            # group, so a last-resort kill reaches them without touching anything else.
+            # A session of its own: gunicorn's master and workers (and serve's worker) are in
+            # the server's process group, so a last-resort kill reaches them without touching anything else.
             self.process = subprocess.Popen(  # noqa: S603 (our own argument list)
                 leadloop_command(*args),
                 env=self.env,
