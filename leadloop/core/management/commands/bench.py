@@ -1,16 +1,17 @@
-"""`leadloop bench capture|quality`: the benchmarks in leadloop/bench/. Each builds its own
-throw-away installation, so it never touches the one this command is configured for."""
+"""`leadloop bench capture|quality|scoring|routing`: the benchmarks in leadloop/bench/. Each
+builds its own throw-away installation, so it never touches the one this command is configured
+for."""
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from leadloop.bench import capture, quality, scoring
+from leadloop.bench import capture, quality, routing, scoring
 
 
 class Command(BaseCommand):
     help = (
         "Benchmarks against a throw-away installation: `capture` drives POST /api/v1/leads; "
         "`quality` times validations and duplicate lookups with a million leads; `scoring` times "
-        "rescoring a million leads."
+        "rescoring a million leads; `routing` times routing decisions and speed to lead end to end."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -31,8 +32,15 @@ class Command(BaseCommand):
                 "scoring", help="seconds to rescore N leads (a rescore job) against the floor"
             )
         )
+        routing.add_arguments(
+            benchmarks.add_parser(
+                "routing",
+                help="routing decision time, and speed to lead from POST to acknowledgement",
+            )
+        )
 
     def handle(self, *, benchmark: str, **options) -> None:
-        module = {"quality": quality, "scoring": scoring}.get(benchmark, capture)
+        modules = {"quality": quality, "scoring": scoring, "routing": routing}
+        module = modules.get(benchmark, capture)
         if not module.run_from_options(options):
             raise CommandError("the benchmark had errors (see above)")
