@@ -37,6 +37,15 @@ def env_int(name: str, default: int) -> int:
         ) from None
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env(name, default).strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(
+            f"Unexpected value {name}={value!r}: use one of {', '.join(choices)}"
+        )
+    return value
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 

@@ -35,7 +35,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from leadloop.compliance import services as compliance
-from leadloop.core import rows
+from leadloop.core import outbox, reactions, rows
 from leadloop.core import services as core
 from leadloop.core.models import DuplicatePolicy, Lead, Quality
 from leadloop.core.types import LeadIntake
@@ -108,7 +108,9 @@ def follow_up() -> int:
     done = scoring.score_due()
     done += routing.assign_due(waiting=scoring.waiting)
     done += routing.take_over_changed()
-    return done + notices.send_due()
+    done += reactions.deliver_due()
+    done += notices.send_due()
+    return done + outbox.send_due()
 
 
 def _request_owners(intakes: Sequence[LeadIntake], admissions: list[Admission]) -> None:

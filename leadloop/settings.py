@@ -4,7 +4,15 @@ from pathlib import Path
 
 import dj_database_url
 
-from leadloop.config import env, env_bool, env_int, env_list, leadloop_home, secret_key
+from leadloop.config import (
+    env,
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    leadloop_home,
+    secret_key,
+)
 
 BASE_DIR = Path(__file__).resolve().parent
 HOME = leadloop_home()
@@ -131,6 +139,16 @@ EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "leadloop@localhost")
+
+# Outgoing SMS ("console", "file" or "twilio"; see core/sms.py) and the secret that signs
+# every webhook leadloop calls (derived from SECRET_KEY when not set).
+SMS_BACKEND = env_choice("SMS_BACKEND", "console", ("console", "file", "twilio"))
+SMS_FILE = env("SMS_FILE", str(HOME / "sms.jsonl"))
+TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN")
+TWILIO_FROM = env("TWILIO_FROM")
+TWILIO_BASE_URL = env("TWILIO_BASE_URL")
+LEADLOOP_WEBHOOK_SECRET = env("LEADLOOP_WEBHOOK_SECRET")
 
 # A lead-source API body is a handful of fields; anything far larger is a mistake or an attack.
 LEADLOOP_MAX_BODY_BYTES = env_int("LEADLOOP_MAX_BODY_BYTES", 64 * 1024)

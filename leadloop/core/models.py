@@ -249,3 +249,90 @@ class Event(models.Model):
         if self.pk is not None:
             raise AppendOnlyError("Events are append-only")
         super().save(*args, **kwargs)
+
+
+class MessageChannel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+    WEBHOOK = "webhook", "Webhook"
+
+
+class MessageStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Being handed over"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SUPPRESSED = "suppressed", "Not sent (unsubscribed, no consent, or suppressed)"
+
+
+class Message(models.Model):
+    """One message to send: an email, an SMS or a webhook call, written in the transaction
+    that caused it and sent by the worker (core/outbox.py). `key` is its idempotency key: the
+    email's Message-ID, the webhook's X-Leadloop-Delivery."""
+
+    lead = models.ForeignKey(
+        Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
+    to_lead = models.BooleanField(default=True, help_text="To the lead itself (not to staff)")
+    marketing = models.BooleanField(
+        default=False, help_text="Needs consent; an unsubscribe stops it"
+    )
+    kind = models.CharField(
+        max_length=40, help_text="acknowledgement, new_lead, nurture, broadcast…"
+    )
+    origin = models.CharField(
+        max_length=100, blank=True, db_index=True, help_text="What sent it, e.g. workflow 3 step 2"
+    )
+    channel = models.CharField(max_length=10, choices=MessageChannel.choices)
+    to = models.CharField(max_length=500)
+    subject = models.CharField(max_length=300, blank=True)
+    body = models.TextField()
+    html = models.TextField(blank=True, help_text="Empty: the text, escaped")
+    headers = models.JSONField(default=dict, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    key = models.CharField(max_length=100, unique=True)
+    status = models.CharField(
+        max_length=10, choices=MessageStatus.choices, default=MessageStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    last_error = models.TextField(blank=True)
+    provider_id = models.CharField(max_length=200, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.channel} to {self.to} ({self.status})"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed (gave up)"
+
+
+class EventDelivery(models.Model):
+    """An event that a layer reacts to (core/reactions.py), written in the event's own
+    transaction: each consumer handles each event once, even across a crash."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    consumer = models.CharField(max_length=40)
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name_plural = "event deliveries"
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} to {self.consumer} ({self.status})"

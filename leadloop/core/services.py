@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from leadloop.core import rows
+from leadloop.core import reactions, rows
 from leadloop.core.keys import email_key, name_key
 from leadloop.core.models import (
     CaptureState,
@@ -40,18 +40,19 @@ def record_event(
     actor: str = "system",
     occurred_at: datetime | None = None,
 ) -> Event:
-    return Event.objects.create(
+    event = Event(
         lead=lead,
         type=type,
         data=data or {},
         actor=actor,
         occurred_at=occurred_at or timezone.now(),
     )
+    return reactions.insert_with_deliveries([event])[0]
 
 
 def record_events(events: Iterable[NewEvent]) -> list[Event]:
     now = timezone.now()
-    return rows.insert(
+    return reactions.insert_with_deliveries(
         [
             Event(
                 lead=e.lead,

@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from leadloop.core import durable, rows
+from leadloop.core import durable, reactions, rows
 from leadloop.core import services as core
 from leadloop.core.conditions import (
     AllOf,
@@ -300,7 +300,7 @@ def save(scored: Scored, *, skip: frozenset[int] = frozenset(), checked: bool = 
             moves = moved
         else:
             cursor.executemany(MOVE_STAGE, [(to, changed_at, pk) for pk, _, to, _ in moves])
-    rows.insert(
+    reactions.insert_with_deliveries(
         [
             Event(
                 lead_id=pk,
