@@ -527,6 +527,17 @@ class Run:
     posted: list[Posted] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     drained: float = 0.0  # seconds from the last POST to the last acknowledgement
+    wall: float = 0.0  # seconds from the first POST to the last acknowledgement
+    server_cpu: float = 0.0  # CPU seconds of serve's processes (gunicorn and the worker)
+    client_cpu: float = 0.0  # this process: the posting threads and the SMTP server
+    machine_cpu: float = 0.0  # every process on the machine
+    threads: int = 0
+
+    @property
+    def elsewhere(self) -> float:
+        """CPU used by neither the server nor this process, as a share of the machine."""
+        ours = self.server_cpu + self.client_cpu
+        return max(0.0, (self.machine_cpu - ours) / (self.wall * (os.cpu_count() or 1)))
 
 
 def _payloads(start: int, count: int) -> list[tuple[str, bytes]]:
@@ -547,7 +558,7 @@ def post_paced(
 ) -> Run:
     """POST each payload at its due time (start + i / rate) from `threads` keep-alive
     connections; a thread that falls behind sends at once (the lag is recorded)."""
-    run = Run(rate)
+    run = Run(rate, threads=threads)
     lock = threading.Lock()
     pending = iter(range(len(payloads)))
     start = time.monotonic() + 0.1
@@ -653,7 +664,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[rank - 1]
 
 
-def report(run: Run, leads: dict[str, list], inbox: Inbox, out) -> bool:
+def report(run: Run, leads: dict[str, list], inbox: Inbox, out, save: str = "") -> bool:
     """The run's table; True when every lead was acknowledged and owned and p99 < target."""
     acks = inbox.first_to()
     created = [p for p in run.posted if p.status == 201]
@@ -673,9 +684,11 @@ def report(run: Run, leads: dict[str, list], inbox: Inbox, out) -> bool:
             after_score.append(assigned_at - row[5])
     statuses = Counter(p.status for p in run.posted)
     print(
-        f"\n  at {run.rate:g} leads/s: {len(run.posted):,} POSTs ({dict(statuses)}), "
-        f"{len(run.failures)} failed; sent behind schedule by p99 "
-        f"{1000 * percentile([p.lag for p in run.posted], 99):.0f} ms",
+        f"\n  at {run.rate:g} leads/s from {run.threads} client threads: {len(run.posted):,} "
+        f"POSTs ({dict(statuses)}), {len(run.failures)} failed; sent behind schedule by p99 "
+        f"{1000 * percentile([p.lag for p in run.posted], 99):.0f} ms; CPU: server "
+        f"{run.server_cpu / max(1, len(run.posted)) * 1000:.1f} ms a lead, elsewhere on the "
+        f"machine {100 * run.elsewhere:.0f}%",
         file=out,
     )
     print(f"  {'seconds':<48}{'p50':>8}{'p99':>8}{'max':>8}{'n':>7}", file=out)
@@ -696,12 +709,16 @@ def report(run: Run, leads: dict[str, list], inbox: Inbox, out) -> bool:
     verdict = "meets" if p99 < TARGET_P99 else "misses"
     print(
         f"  no acknowledgement or no owner within {ACK_TIMEOUT:.0f} s: {len(missing)}; "
-        f"last acknowledgement {run.drained:.1f} s after the last POST",
+        f"last acknowledgement {run.drained:.1f} s after the last POST "
+        f"({len(created) / run.wall:.0f} leads/s acknowledged over the run)",
         file=out,
     )
     print(f"  p99 {p99:.3f} s {verdict} the {TARGET_P99:g} s target", file=out)
     for address in missing[:3]:
         print(f"    missing: {address} {leads.get(address)}", file=out)
+    if save:
+        rows = [[p.email, p.returned_at, acks.get(p.email), leads.get(p.email)] for p in created]
+        Path(f"{save}.{run.rate:g}.json").write_text(json.dumps(rows))
     return not missing and not run.failures and len(created) == len(run.posted) and p99 < 1
 
 
@@ -735,11 +752,12 @@ def speed_to_lead(options: "Options", database_url: str | None, out) -> bool:
 
 
 def _speed_runs(server, keys: list[str], inbox: Inbox, options: "Options", env, out) -> bool:
+    from leadloop.bench.capture import machine_cpu_seconds, wait_for_quiet
+
     engine = "PostgreSQL" if "DATABASE_URL" in env else "SQLite"
     print(
         f"\nSpeed to lead, {engine}: `leadloop serve` (gunicorn + its worker, which polls "
-        f"every 0.2 s), SMTP on loopback; {options.leads:,} leads per run from "
-        f"{options.threads} client threads",
+        f"every 0.2 s), SMTP on loopback; {options.leads:,} leads per run",
         file=out,
     )
     warm = _payloads(10**6, WARMUP_LEADS)
@@ -749,16 +767,30 @@ def _speed_runs(server, keys: list[str], inbox: Inbox, options: "Options", env, 
     runs = []
     for number, rate in enumerate(rates):
         payloads = _payloads(number * options.leads, options.leads)
-        run = post_paced(server.port, keys, payloads, rate, options.threads)
+        # One thread keeps ~10 leads/s to schedule with room for a slow answer.
+        threads = max(options.threads, int(rate // 10))
+        if options.wait_quiet:
+            background = wait_for_quiet(options.wait_quiet)
+            print(f"\n  background load before {rate:g}/s: {100 * background:.0f}%", file=out)
+        cpu = server.cpu_seconds(), time.process_time(), machine_cpu_seconds()
+        started = time.monotonic()
+        run = post_paced(server.port, keys, payloads, rate, threads)
         run.drained = wait_for_acks(
             inbox, {p.email for p in run.posted if p.status == 201}, ACK_TIMEOUT
+        )
+        run.wall = time.monotonic() - started
+        run.server_cpu, run.client_cpu, run.machine_cpu = (
+            after - before
+            for after, before in zip(
+                (server.cpu_seconds(), time.process_time(), machine_cpu_seconds()), cpu, strict=True
+            )
         )
         runs.append(run)
         time.sleep(1.0)  # the owner notices sent after the last acknowledgement
     leads = {row[0]: row for row in json.loads(_run_child(env, "read"))}
     ok = True
     for run in runs:
-        ok &= report(run, leads, inbox, out)
+        ok &= report(run, leads, inbox, out, options.save)
     owner_notices = sum(1 for _, _, subject in inbox.accepted if subject.startswith("New lead:"))
     posted = sum(len(run.posted) for run in runs) + len(warm)
     log = server.log_text()
@@ -788,6 +820,8 @@ class Options:
     postgres_url: str = DEFAULT_POSTGRES
     skip_decisions: bool = False
     skip_speed: bool = False
+    save: str = ""
+    wait_quiet: float = 0.0
 
 
 def run(options: Options, out=sys.stdout) -> bool:
@@ -854,6 +888,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-decisions", action="store_true", help="skip the decision timing")
     parser.add_argument("--no-speed", action="store_true", help="skip speed to lead")
     parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each speed run, wait up to this long for other work on the machine to stop",
+    )
+    parser.add_argument(
+        "--save", metavar="PREFIX", help="write each lead's times to PREFIX.<rate>.json"
+    )
+    parser.add_argument(
         "--postgres", action="store_true", help="also on a fresh PostgreSQL database"
     )
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES, help="server, no database")
@@ -873,6 +917,8 @@ def run_from_options(options: dict) -> bool:
             postgres_url=options["postgres_url"].rstrip("/"),
             skip_decisions=options["no_decisions"],
             skip_speed=options["no_speed"],
+            save=options["save"] or "",
+            wait_quiet=options["wait_quiet"],
         )
     )
 
