@@ -336,3 +336,45 @@ class EventDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"event {self.event_id} to {self.consumer} ({self.status})"
+
+
+class LeadTag(models.Model):
+    """A label on a lead (by a person, a workflow or an import); adding and removing one are
+    events, so workflows can start on them."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="tags")
+    tag = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["lead", "tag"], name="one_tag_per_lead")]
+        indexes = [models.Index(fields=["tag"])]
+
+    def __str__(self) -> str:
+        return self.tag
+
+
+class Task(models.Model):
+    """Something a person must do about a lead, by a time: made by hand, by a workflow or by
+    an SLA rule; shown in the owner's day."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="tasks")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tasks",
+    )
+    title = models.CharField(max_length=200)
+    due_at = models.DateTimeField(db_index=True)
+    origin = models.CharField(max_length=100, blank=True, help_text="Who or what made it")
+    created_at = models.DateTimeField(default=timezone.now)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_at"]
+        indexes = [models.Index(fields=["owner", "done_at", "due_at"])]
+
+    def __str__(self) -> str:
+        return self.title
