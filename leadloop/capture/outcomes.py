@@ -313,7 +313,7 @@ def record(
         events.append(core.NewEvent(lead, kind, data, actor, outcome.closed_at))
         touched[lead.pk] = lead
         if outcome.won and lead.lifecycle_stage != LifecycleStage.CUSTOMER:
-            scoring.move_stage(lead, LifecycleStage.CUSTOMER, by=actor, why=why)
+            core.move_stage(lead, LifecycleStage.CUSTOMER, by=actor, why=why)
     core.record_events(events)
     scoring.request_scoring(touched.values(), reason=why)
     result.recorded = len(events)

@@ -4,6 +4,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import transaction
 from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -15,6 +16,7 @@ from leadloop.core.models import (
     Company,
     Event,
     Lead,
+    LifecycleStage,
     Source,
     Visitor,
     hash_api_key,
@@ -238,3 +240,28 @@ def identify_visitor(visitor_key: str, lead: Lead) -> tuple[Visitor, bool]:
 
 def lead_timeline(lead: Lead) -> list[Event]:
     return list(lead.events.order_by("occurred_at", "id"))
+
+
+def move_stage(lead: Lead, stage: str, *, by: str, why: str) -> None:
+    """Someone (a person, a workflow, an import) moves a lead to a stage, with a reason kept on
+    its timeline as a stage.changed event. Scoring's automatic moves write the same event."""
+    if stage not in LifecycleStage.values:
+        raise ValueError(f"No stage {stage!r}.")
+    if not why.strip():
+        raise ValueError("Say why the lead moves.")
+    with transaction.atomic():
+        previous = lead.lifecycle_stage
+        lead.lifecycle_stage = stage
+        Lead.objects.filter(pk=lead.pk).update(lifecycle_stage=stage, updated_at=timezone.now())
+        record_event(
+            lead,
+            "stage.changed",
+            {
+                "from": previous,
+                "to": stage,
+                "why": why.strip(),
+                "automatic": False,
+                "score": lead.score,
+            },
+            actor=by,
+        )

@@ -218,8 +218,8 @@ class RoutingSettings(models.Model):
 
     @classmethod
     def current(cls) -> "RoutingSettings":
-        found = cls.objects.order_by("pk").first()
-        return found or cls.objects.create()
+        """The one row (pk 1): get_or_create's insert races end in a re-read, never a second."""
+        return cls.objects.get_or_create(pk=1)[0]
 
 
 class WorkStatus(models.TextChoices):

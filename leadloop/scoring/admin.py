@@ -16,10 +16,11 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html_join
 
+from leadloop.core import services as core
 from leadloop.core.admin import JobProgressAdmin, ReasonForm, ask_before_acting
 from leadloop.core.models import Lead, LifecycleStage
 from leadloop.quality.admin import QualityLeadAdmin
-from leadloop.scoring import rescoring, rules_io, services
+from leadloop.scoring import rescoring, rules_io
 from leadloop.scoring.models import (
     RescoreJob,
     RescoreStatus,
@@ -243,7 +244,7 @@ class ScoringLeadAdmin(QualityLeadAdmin):
         if form.is_valid():
             stage, why = form.cleaned_data["stage"], form.cleaned_data["why"]
             for lead in queryset:
-                services.move_stage(lead, stage, by=request.user.get_username(), why=why)
+                core.move_stage(lead, stage, by=request.user.get_username(), why=why)
             label = LifecycleStage(stage).label
             self.message_user(request, f"Moved {len(queryset)} lead(s) to {label}.")
             return None

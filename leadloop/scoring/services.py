@@ -15,7 +15,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from leadloop.core import durable, reactions, rows
-from leadloop.core import services as core
 from leadloop.core.conditions import (
     AllOf,
     AnyOf,
@@ -478,25 +477,3 @@ def _aware(value: datetime | str) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def move_stage(lead: Lead, stage: str, *, by: str, why: str) -> None:
-    """A person moves a lead to a stage, with a reason (kept on the timeline)."""
-    if stage not in LifecycleStage.values:
-        raise ValueError(f"No stage {stage!r}.")
-    if not why.strip():
-        raise ValueError("Say why the lead moves.")
-    with transaction.atomic():
-        _change_stage(lead, stage, by=by, why=why.strip(), automatic=False)
-
-
-def _change_stage(lead: Lead, stage: str, *, by: str, why: str, automatic: bool) -> None:
-    previous = lead.lifecycle_stage
-    lead.lifecycle_stage = stage
-    Lead.objects.filter(pk=lead.pk).update(lifecycle_stage=stage, updated_at=timezone.now())
-    core.record_event(
-        lead,
-        "stage.changed",
-        {"from": previous, "to": stage, "why": why, "automatic": automatic, "score": lead.score},
-        actor=by,
-    )

@@ -7,10 +7,10 @@ import pytest
 import time_machine
 from django.contrib.auth import get_user_model
 
+from leadloop.core import services as core
 from leadloop.core.models import Event, Lead
 from leadloop.routing import services
 from leadloop.routing.models import Assignment, AssignmentRule, Rep, RoutingSettings
-from leadloop.scoring import services as scoring
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +40,7 @@ def test_a_lead_that_becomes_an_sql_goes_to_the_takeover_rules_owner(closer):
         RoutingSettings.current()
         first = get_user_model().objects.create_user("sam")
         lead = Lead.objects.create(email="ada@analytical.example", owner=first)
-        scoring.move_stage(lead, "sql", by="sam", why="Budget confirmed")
+        core.move_stage(lead, "sql", by="sam", why="Budget confirmed")
 
         assert services.take_over_changed() == 0  # not before every earlier write committed
         traveller.shift(LAG)
@@ -60,8 +60,8 @@ def test_a_change_that_does_not_meet_the_rule_or_is_already_theirs_stays(closer)
         sam = get_user_model().objects.create_user("sam")
         mql = Lead.objects.create(email="mql@analytical.example", owner=sam)
         theirs = Lead.objects.create(email="sql@analytical.example", owner=closer.user)
-        scoring.move_stage(mql, "mql", by="sam", why="Asked for pricing")
-        scoring.move_stage(theirs, "sql", by="clara", why="Qualified")
+        core.move_stage(mql, "mql", by="sam", why="Asked for pricing")
+        core.move_stage(theirs, "sql", by="clara", why="Qualified")
         traveller.shift(LAG)
 
         assert services.take_over_changed() == 0
@@ -73,7 +73,7 @@ def test_changes_from_before_routing_was_set_up_are_history():
     with time_machine.travel(TUESDAY_10, tick=False) as traveller:
         sam = get_user_model().objects.create_user("sam")
         lead = Lead.objects.create(email="ada@analytical.example", owner=sam)
-        scoring.move_stage(lead, "sql", by="sam", why="Budget confirmed")
+        core.move_stage(lead, "sql", by="sam", why="Budget confirmed")
         traveller.shift(timedelta(minutes=5))
         RoutingSettings.current()
         rep = a_rep("clara")

@@ -162,8 +162,8 @@ def test_a_person_moves_a_lead_with_a_reason_and_the_definitions_leave_it_there(
     lead = a_lead()
 
     with pytest.raises(ValueError, match="Say why"):
-        scoring.move_stage(lead, LifecycleStage.DISQUALIFIED, by="sam", why=" ")
-    scoring.move_stage(lead, LifecycleStage.DISQUALIFIED, by="sam", why="A student.")
+        core.move_stage(lead, LifecycleStage.DISQUALIFIED, by="sam", why=" ")
+    core.move_stage(lead, LifecycleStage.DISQUALIFIED, by="sam", why="A student.")
     scored(lead)
 
     assert lead.lifecycle_stage == LifecycleStage.DISQUALIFIED
