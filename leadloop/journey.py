@@ -40,7 +40,6 @@ from leadloop.core import services as core
 from leadloop.core.models import DuplicatePolicy, Lead, Quality
 from leadloop.core.types import LeadIntake
 from leadloop.quality import services as quality
-from leadloop.routing import notices
 from leadloop.routing import services as routing
 from leadloop.scoring import services as scoring
 
@@ -103,13 +102,11 @@ def _admit(
 
 def follow_up() -> int:
     """The worker's frequent pass over what follows a capture: score the leads waiting for it,
-    assign those whose score is known, hand leads whose new stage a takeover rule claims to
-    that rule's owner, and send what all that wrote."""
+    assign those whose score is known, let the layers react to the events all that wrote (a
+    takeover rule claims a lead at its new stage), and send the messages it queued."""
     done = scoring.score_due()
     done += routing.assign_due(waiting=scoring.waiting)
-    done += routing.take_over_changed()
     done += reactions.deliver_due()
-    done += notices.send_due()
     return done + outbox.send_due()
 
 

@@ -4,8 +4,20 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils import timezone
 
-from leadloop.core.models import Company, Event, Lead, Source, Visitor
+from leadloop.core.models import (
+    Company,
+    Event,
+    EventDelivery,
+    Lead,
+    LeadTag,
+    Message,
+    MessageStatus,
+    Source,
+    Task,
+    Visitor,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -149,3 +161,43 @@ class EventAdmin(ReadOnlyAdmin):
     list_filter = ["type", "occurred_at"]
     search_fields = ["lead__email", "type", "actor"]
     date_hierarchy = "occurred_at"
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyAdmin):
+    """Every email, SMS and webhook leadloop sent or will send, with why one was not."""
+
+    list_display = ["created_at", "kind", "channel", "to", "status", "attempts", "sent_at"]
+    list_filter = ["status", "channel", "kind", "to_lead", "marketing"]
+    search_fields = ["to", "subject", "key", "origin"]
+    date_hierarchy = "created_at"
+    actions = ["send_again"]
+
+    @admin.action(description="Send the selected failed messages again")
+    def send_again(self, request: HttpRequest, queryset) -> None:
+        count = queryset.filter(status=MessageStatus.FAILED).update(
+            status=MessageStatus.PENDING, attempts=0, next_attempt_at=timezone.now()
+        )
+        self.message_user(request, f"{count} message(s) will be sent again.")
+
+
+@admin.register(EventDelivery)
+class EventDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["event", "consumer", "status", "attempts", "next_attempt_at"]
+    list_filter = ["status", "consumer"]
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    list_display = ["title", "lead", "owner", "due_at", "done_at", "origin"]
+    list_filter = ["owner", "done_at"]
+    search_fields = ["title", "lead__email"]
+    raw_id_fields = ["lead"]
+
+
+@admin.register(LeadTag)
+class LeadTagAdmin(ReadOnlyAdmin):
+    list_display = ["tag", "lead", "created_at"]
+    list_filter = ["tag"]
+    search_fields = ["tag", "lead__email"]
+    raw_id_fields = ["lead"]

@@ -16,8 +16,6 @@ from leadloop.routing.models import (
     AssignmentRule,
     ContactAttempt,
     Membership,
-    Notice,
-    NoticeStatus,
     Rep,
     RoutingSettings,
     SlaTimer,
@@ -107,21 +105,6 @@ class ContactAttemptAdmin(admin.ModelAdmin):
             obj.lead, request.user, obj.channel, obj.outcome, obj.note, obj.attempted_at
         )
         obj.pk = logged.pk
-
-
-@admin.register(Notice)
-class NoticeAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "kind", "channel", "to", "status", "attempts", "sent_at"]
-    list_filter = ["status", "kind", "channel"]
-    search_fields = ["to", "subject", "key"]
-    actions = ["send_again"]
-
-    @admin.action(description="Send the selected failed notices again")
-    def send_again(self, request: HttpRequest, queryset) -> None:
-        count = queryset.filter(status=NoticeStatus.FAILED).update(
-            status=NoticeStatus.PENDING, attempts=0, next_attempt_at=None
-        )
-        self.message_user(request, f"{count} notice(s) will be sent again.")
 
 
 class ReassignForm(ReasonForm):

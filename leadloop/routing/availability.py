@@ -10,11 +10,14 @@ from leadloop.routing.models import WEEKDAYS, Assignment, Rep
 
 def is_working(rep: Rep, at: datetime) -> bool:
     """Within the rep's hours on one of their days. A night shift (ends before it starts) that
-    began yesterday still counts: Monday 22:00 to 06:00 covers Tuesday 03:00."""
+    began yesterday still counts: Monday 22:00 to 06:00 covers Tuesday 03:00. The same start
+    and end (00:00 to 00:00) is the whole day."""
     local = at.astimezone(ZoneInfo(rep.time_zone))
     days = {d.strip() for d in rep.work_days.split(",")}
     clock = local.time()
-    if rep.work_starts <= rep.work_ends:
+    if rep.work_starts == rep.work_ends:  # 00:00 to 00:00: the whole day
+        return _day(local) in days
+    if rep.work_starts < rep.work_ends:
         return _day(local) in days and rep.work_starts <= clock < rep.work_ends
     evening = _day(local) in days and clock >= rep.work_starts
     after_midnight = _day(local - timedelta(days=1)) in days and clock < rep.work_ends

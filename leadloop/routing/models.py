@@ -1,9 +1,8 @@
 """Who owns a lead, and how fast they reach it: reps and teams with their availability, the
-ordered assignment rules, and the durable work of routing (assignment requests, SLA timers and
-outgoing notices), each a row with a status and a due time."""
+ordered assignment rules, and the durable work of routing (assignment requests and SLA timers),
+each a row with a status and a due time. Routing's messages are core.Message rows."""
 
-import secrets
-from datetime import time, timedelta
+from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -164,10 +163,6 @@ def _template(value: str) -> None:
         raise ValidationError(f"The template does not read: {error}") from error
 
 
-def _webhook_secret() -> str:
-    return secrets.token_urlsafe(32)
-
-
 class RoutingSettings(models.Model):
     """The one row of routing-wide settings."""
 
@@ -200,14 +195,6 @@ class RoutingSettings(models.Model):
         ),
         help_text="Django template: first_name, last_name, business_name, promise, owner_name",
         validators=[_template],
-    )
-    # The last stage.changed event that takeover rules have looked at, and when it happened.
-    stage_changes_seen = models.BigIntegerField(default=0, editable=False)
-    stage_changes_seen_at = models.DateTimeField(default=timezone.now, editable=False)
-    webhook_secret = models.CharField(
-        max_length=100,
-        default=_webhook_secret,
-        help_text="Signs every webhook (X-Leadloop-Signature)",
     )
 
     class Meta:
@@ -334,56 +321,9 @@ class ContactAttempt(models.Model):
 
 
 class NoticeKind(models.TextChoices):
+    """The kinds of message routing sends (core.Message.kind)."""
+
     ACKNOWLEDGEMENT = "acknowledgement", "Acknowledgement to the lead"
     NEW_LEAD = "new_lead", "New lead to its owner"
     RETURNED = "returned", "A lead came back to its owner"
     SLA_MISSED = "sla_missed", "SLA missed, to the manager"
-
-
-class NoticeStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SENDING = "sending", "Being handed to the server"
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
-
-
-class Notice(models.Model):
-    """One message to send (an email or a webhook call), written in the transaction that
-    caused it. Marked `sending` before it is handed over, so a worker that dies mid-send
-    leaves it for a person to check instead of sending it twice."""
-
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="notices")
-    kind = models.CharField(max_length=20, choices=NoticeKind.choices)
-    channel = models.CharField(max_length=10, choices=[("email", "Email"), ("webhook", "Webhook")])
-    to = models.CharField(max_length=500)
-    subject = models.CharField(max_length=300, blank=True)
-    body = models.TextField()
-    payload = models.JSONField(default=dict, blank=True)
-    key = models.CharField(
-        max_length=100,
-        unique=True,
-        help_text="Idempotency key: the Message-ID, or the webhook's X-Leadloop-Delivery",
-    )
-    status = models.CharField(
-        max_length=10, choices=NoticeStatus.choices, default=NoticeStatus.PENDING
-    )
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
-    last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    sent_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} to {self.to} ({self.status})"
-
-
-NOTICE_BACKOFF = [
-    timedelta(seconds=10),
-    timedelta(minutes=1),
-    timedelta(minutes=10),
-    timedelta(hours=1),
-]

@@ -1,48 +1,16 @@
 """The messages of speed to lead: the acknowledgement to the lead, the new-lead notice to its
 owner (email, and a signed webhook usable with Slack-style incoming hooks), the SLA alert to a
-manager. Each is a Notice row written with its cause and sent by the worker's poll.
+manager. Each is a core.Message written with its cause; the outbox sends it (at most once)."""
 
-A notice is marked `sending` (committed) before it is handed to the mail server or the
-webhook, and `sent` after. A worker that dies between the two leaves it `sending`: after the
-lease it is marked failed with "may have been sent" for a person to check, never sent twice.
-The notice's key is its email's Message-ID and its webhook's X-Leadloop-Delivery, so a
-receiver can drop a repeat too."""
+from datetime import datetime
 
-import hashlib
-import hmac
-import json
-import logging
-import time
-import uuid
-from datetime import datetime, timedelta
-
-import httpx
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import transaction
-from django.db.models import F
 from django.template import Context, Template
-from django.utils import timezone
-from django.utils.html import linebreaks
 
-from leadloop.core import durable
-from leadloop.core import services as core
-from leadloop.core.models import Lead
-from leadloop.routing.models import (
-    NOTICE_BACKOFF,
-    Assignment,
-    Notice,
-    NoticeKind,
-    NoticeStatus,
-    RoutingSettings,
-    SlaTimer,
-)
+from leadloop.core import outbox
+from leadloop.core.models import Lead, MessageChannel
+from leadloop.routing.models import Assignment, NoticeKind, RoutingSettings, SlaTimer
 
-logger = logging.getLogger(__name__)
-
-BATCH = 100
-LEASE = timedelta(minutes=2)
-WEBHOOK_TIMEOUT_SECONDS = 5
 PAGES_SHOWN = 10
 
 
@@ -132,130 +100,10 @@ def _link(lead: Lead) -> str:
 
 
 def _email(lead: Lead, kind: str, to: str, subject: str, text: str) -> None:
-    Notice.objects.create(
-        lead=lead, kind=kind, channel="email", to=to, subject=subject[:300], body=text, key=_key()
-    )
+    to_lead = kind == NoticeKind.ACKNOWLEDGEMENT
+    outbox.queue(lead, MessageChannel.EMAIL, to, text, kind=kind, to_lead=to_lead, subject=subject)
 
 
 def _webhook(lead: Lead, kind: str, url: str, text: str, extra: dict) -> None:
     payload = {"text": text, "kind": kind, "lead": {"id": lead.pk, "url": _link(lead), **extra}}
-    Notice.objects.create(
-        lead=lead, kind=kind, channel="webhook", to=url, body=text, payload=payload, key=_key()
-    )
-
-
-def _key() -> str:
-    return uuid.uuid4().hex
-
-
-def send_due() -> int:
-    """The worker's poll: hand every due notice over (emails on one SMTP connection)."""
-    _give_up_on_lost_sends()
-    due = Notice.objects.filter(status=NoticeStatus.PENDING, next_attempt_at__lte=timezone.now())
-    claimed = [notice for notice in due.order_by("pk")[:BATCH] if _claim(notice)]
-    emails = [notice for notice in claimed if notice.channel == "email"]
-    if emails:
-        _send_emails(emails)
-    for notice in claimed:
-        if notice.channel == "webhook":
-            _call_webhook(notice)
-    return len(claimed)
-
-
-def _claim(notice: Notice) -> bool:
-    now = timezone.now()
-    return bool(
-        Notice.objects.filter(
-            pk=notice.pk, status=NoticeStatus.PENDING, attempts=notice.attempts
-        ).update(
-            status=NoticeStatus.SENDING, attempts=F("attempts") + 1, next_attempt_at=now + LEASE
-        )
-    )
-
-
-def _give_up_on_lost_sends() -> None:
-    Notice.objects.filter(status=NoticeStatus.SENDING, next_attempt_at__lt=timezone.now()).update(
-        status=NoticeStatus.FAILED,
-        next_attempt_at=None,
-        last_error="The worker stopped while handing this over: it may have been sent. "
-        "Check with the recipient before sending it again.",
-    )
-
-
-def _send_emails(notices: list[Notice]) -> None:
-    connection = get_connection()
-    try:
-        connection.open()
-    except Exception as error:
-        for notice in notices:
-            _retry(notice, error)
-        return
-    try:
-        for notice in notices:
-            try:
-                connection.send_messages([_message(notice, connection)])
-            except Exception as error:
-                _retry(notice, error)
-            else:
-                _sent(notice)
-    finally:
-        connection.close()
-
-
-def _message(notice: Notice, connection) -> EmailMultiAlternatives:
-    message = EmailMultiAlternatives(
-        notice.subject,
-        notice.body,
-        to=[notice.to],
-        connection=connection,
-        headers={"Message-ID": f"<{notice.key}@leadloop>"},
-    )
-    message.attach_alternative(linebreaks(notice.body, autoescape=True), "text/html")
-    return message
-
-
-def _call_webhook(notice: Notice) -> None:
-    body = json.dumps(notice.payload, separators=(",", ":"), ensure_ascii=False).encode()
-    try:
-        response = httpx.post(
-            notice.to,
-            content=body,
-            headers={"Content-Type": "application/json", **signature_headers(notice.key, body)},
-            timeout=WEBHOOK_TIMEOUT_SECONDS,
-        )
-        response.raise_for_status()
-    except httpx.HTTPError as error:
-        _retry(notice, error)
-    else:
-        _sent(notice)
-
-
-def signature_headers(key: str, body: bytes, at: int | None = None) -> dict[str, str]:
-    """`t=<unix time>,v1=<hex HMAC-SHA256 of "<t>." + body>` under the routing settings'
-    webhook secret: a receiver recomputes it and refuses an old timestamp (a replay)."""
-    stamp = int(time.time()) if at is None else at
-    secret = RoutingSettings.current().webhook_secret.encode()
-    digest = hmac.new(secret, f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return {"X-Leadloop-Delivery": key, "X-Leadloop-Signature": f"t={stamp},v1={digest}"}
-
-
-def _sent(notice: Notice) -> None:
-    now = timezone.now()
-    with transaction.atomic():
-        Notice.objects.filter(pk=notice.pk).update(
-            status=NoticeStatus.SENT, sent_at=now, next_attempt_at=None
-        )
-        lead = Lead.objects.get(pk=notice.lead_id)
-        if notice.kind == NoticeKind.ACKNOWLEDGEMENT and lead.acknowledged_at is None:
-            Lead.objects.filter(pk=lead.pk).update(acknowledged_at=now)
-        core.record_event(
-            lead, "notice.sent", {"kind": notice.kind, "channel": notice.channel, "to": notice.to}
-        )
-
-
-def _retry(notice: Notice, error: Exception) -> None:
-    logger.warning("notice %s not sent: %r", notice.pk, error)
-    notice.refresh_from_db(fields=["attempts"])
-    durable.retry_later(
-        notice, error, NOTICE_BACKOFF, failed=NoticeStatus.FAILED, pending=NoticeStatus.PENDING
-    )
+    outbox.queue(lead, MessageChannel.WEBHOOK, url, text, kind=kind, to_lead=False, payload=payload)

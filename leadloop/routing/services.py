@@ -40,7 +40,6 @@ BATCH = 200
 LEASE = timedelta(minutes=1)
 RETRY_BACKOFF = [timedelta(seconds=5), timedelta(minutes=1), timedelta(minutes=10)]
 PENDING = Q(status=WorkStatus.PENDING)
-TAKEOVER_LAG = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,11 @@ def fulfil(request: AssignmentRequest) -> None:
     """Give the lead its owner (a lead that has one is only announced to that owner again),
     acknowledge it, and settle the request: all in one transaction."""
     with transaction.atomic():
-        lead = Lead.objects.select_for_update().select_related("source").get(pk=request.lead_id)
+        lead = (
+            Lead.objects.select_for_update(of=("self",))
+            .select_related("source")
+            .get(pk=request.lead_id)
+        )
         if lead.quality != Quality.INVALID:
             _route(lead, live=request.live)
         AssignmentRequest.objects.filter(pk=request.pk).update(
@@ -135,43 +138,20 @@ def decide(lead: Lead, now: datetime | None = None, exclude: Collection[int] = (
     return Decision(fallback_owner(), "no rule could place it: the fallback owner")
 
 
-def take_over_changed() -> int:
-    """Reassignment by rule: each lead whose stage changed, and that already has an owner,
-    goes to the first takeover rule it now meets (unless that rule would give it to its owner
-    again). The place reached in the timeline is kept, so each change is looked at once; a
-    change is looked at TAKEOVER_LAG after it happened, when every transaction that could still
-    commit an earlier one has. Changes from before the routing settings existed are history,
-    never looked at."""
-    cutoff = timezone.now() - TAKEOVER_LAG
+def take_over(events: list[Event]) -> None:
+    """Reassignment by rule, for each stage.changed event (core/reactions.py hands them over
+    once each): a lead that already has an owner goes to the first takeover rule it now meets,
+    unless that rule would give it to its owner again."""
     rules = list(
         AssignmentRule.objects.filter(is_active=True, takes_over=True).select_related("rep__user")
     )
-    with transaction.atomic():
-        place = RoutingSettings.objects.select_for_update().get(pk=RoutingSettings.current().pk)
-        changes = list(
-            Event.objects.filter(
-                type="stage.changed",
-                occurred_at__gte=place.stage_changes_seen_at,
-                occurred_at__lte=cutoff,
-                pk__gt=place.stage_changes_seen,
-            )
-            .order_by("pk")
-            .values_list("pk", "occurred_at", "lead_id")[:BATCH]
-        )
-        leads = dict.fromkeys(lead_id for _, _, lead_id in changes)
-        moved = sum(_take_over(lead_id, rules) for lead_id in leads) if rules else 0
-        if changes:
-            seen, seen_at, _ = changes[-1]
-        else:
-            seen, seen_at = place.stage_changes_seen, place.stage_changes_seen_at
-        RoutingSettings.objects.filter(pk=place.pk).update(
-            stage_changes_seen=seen, stage_changes_seen_at=seen_at
-        )
-    return moved
+    if rules:
+        for lead_id in dict.fromkeys(event.lead_id for event in events):
+            _take_over(lead_id, rules)
 
 
 def _take_over(lead_id: int, rules: list[AssignmentRule]) -> bool:
-    lead = Lead.objects.select_for_update().select_related("source").get(pk=lead_id)
+    lead = Lead.objects.select_for_update(of=("self",)).select_related("source").get(pk=lead_id)
     if lead.owner_id is None or lead.quality == Quality.INVALID:
         return False
     now, meets = timezone.now(), _Meets(lead)

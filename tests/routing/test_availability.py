@@ -59,6 +59,14 @@ def test_a_night_shift_runs_past_midnight_from_its_own_working_days(rep):
     assert not free(night, utc(2026, 3, 3, 12, 0))  # Tuesday noon
 
 
+def test_the_same_start_and_end_is_a_whole_day_desk(rep):
+    desk = rep("dora", work_starts=time(0), work_ends=time(0))  # UTC, Mon-Fri
+
+    assert free(desk, utc(2026, 3, 2, 0, 0))
+    assert free(desk, utc(2026, 3, 2, 23, 59))
+    assert not free(desk, utc(2026, 3, 7, 12, 0))  # Saturday
+
+
 def test_weekends_are_off_unless_they_are_working_days(rep):
     weekday, weekend = rep("wes"), rep("sat", work_days="Sat,Sun")
     saturday = utc(2026, 3, 7, 10, 0)

@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from leadloop.core.models import Lead
-from leadloop.routing import notices, services
-from leadloop.routing.models import Notice, NoticeKind, NoticeStatus, RoutingSettings
+from leadloop.core import outbox
+from leadloop.core.models import Lead, Message, MessageStatus
+from leadloop.routing import services
+from leadloop.routing.models import NoticeKind, RoutingSettings
 from tests.routing.conftest import MONDAY_10, a_lead, make_rule, serve_smtp
 
 pytestmark = pytest.mark.django_db
@@ -35,11 +36,11 @@ def assigned_lead(**fields) -> Lead:
 
 def send(seconds: float) -> int:
     with at(seconds):
-        return notices.send_due()
+        return outbox.send_due()
 
 
-def ack(lead: Lead) -> Notice:
-    return Notice.objects.get(lead=lead, kind=NoticeKind.ACKNOWLEDGEMENT)
+def ack(lead: Lead) -> Message:
+    return Message.objects.get(lead=lead, kind=NoticeKind.ACKNOWLEDGEMENT)
 
 
 def test_with_the_mail_server_down_a_notice_waits_with_its_error_and_is_sent_once_it_is_up(
@@ -49,7 +50,7 @@ def test_with_the_mail_server_down_a_notice_waits_with_its_error_and_is_sent_onc
 
     assert send(0) == 2  # the acknowledgement and the owner's notice, both tried
     waiting = ack(lead)
-    assert (waiting.status, waiting.attempts) == (NoticeStatus.PENDING, 1)
+    assert (waiting.status, waiting.attempts) == (MessageStatus.PENDING, 1)
     assert "Connection refused" in waiting.last_error or "111" in waiting.last_error
     assert waiting.next_attempt_at == MONDAY_10 + timedelta(seconds=10)
     assert send(9) == 0  # backing off
@@ -61,7 +62,7 @@ def test_with_the_mail_server_down_a_notice_waits_with_its_error_and_is_sent_onc
         server.stop()
 
     sent = ack(lead)
-    assert (sent.status, sent.attempts) == (NoticeStatus.SENT, 2)
+    assert (sent.status, sent.attempts) == (MessageStatus.SENT, 2)
     assert sent.sent_at == MONDAY_10 + timedelta(seconds=10)
     assert Lead.objects.get(pk=lead.pk).acknowledged_at == MONDAY_10 + timedelta(seconds=10)
     assert [m["To"] for m in inbox.messages].count("lena@customers.example") == 1
@@ -74,7 +75,7 @@ def test_each_failure_waits_longer_and_the_last_gives_up(rules, smtp_down):
     lead = assigned_lead()
     clock = 0.0
     waits = []
-    while ack(lead).status == NoticeStatus.PENDING:
+    while ack(lead).status == MessageStatus.PENDING:
         send(clock)
         notice = ack(lead)
         if notice.next_attempt_at:
@@ -87,7 +88,7 @@ def test_each_failure_waits_longer_and_the_last_gives_up(rules, smtp_down):
         timedelta(minutes=10),
         timedelta(hours=1),
     ]
-    assert (ack(lead).status, ack(lead).attempts) == (NoticeStatus.FAILED, 5)
+    assert (ack(lead).status, ack(lead).attempts) == (MessageStatus.FAILED, 5)
     assert Lead.objects.get(pk=lead.pk).acknowledged_at is None
 
 
@@ -95,14 +96,14 @@ def test_a_notice_left_sending_by_a_dead_worker_is_failed_as_maybe_sent_not_sent
     lead = assigned_lead()
     notice = ack(lead)
     with at(1):
-        assert notices._claim(notice)  # the worker marks it `sending`, then dies
+        assert outbox._claim(notice)  # the worker marks it `sending`, then dies
 
     assert send(60) == 1  # within the lease: the owner's notice goes, this one is left
-    assert ack(lead).status == NoticeStatus.SENDING
-    send(60 + notices.LEASE.total_seconds() + 1)
+    assert ack(lead).status == MessageStatus.SENDING
+    send(60 + outbox.LEASE.total_seconds() + 1)
 
     lost = ack(lead)
-    assert lost.status == NoticeStatus.FAILED
+    assert lost.status == MessageStatus.FAILED
     assert "may have been sent" in lost.last_error
     assert smtp.to("lena@customers.example") == []
     assert send(3600) == 0 and smtp.to("lena@customers.example") == []
@@ -116,11 +117,11 @@ def test_a_webhook_that_fails_is_retried_with_the_same_delivery_key(rep, boss, s
     lead = assigned_lead()
 
     send(0)
-    hook = Notice.objects.get(lead=lead, channel="webhook")
-    assert hook.status == NoticeStatus.PENDING and "503" in hook.last_error
+    hook = Message.objects.get(lead=lead, channel="webhook")
+    assert hook.status == MessageStatus.PENDING and "503" in hook.last_error
     send(10)
 
-    assert Notice.objects.get(pk=hook.pk).status == NoticeStatus.SENT
+    assert Message.objects.get(pk=hook.pk).status == MessageStatus.SENT
     deliveries = [request.headers["X-Leadloop-Delivery"] for request, _ in httpserver.log]
     assert deliveries == [hook.key, hook.key]
 
@@ -131,7 +132,7 @@ def test_a_lead_without_an_email_or_with_acknowledgements_off_is_not_thanked(rul
     unthanked = assigned_lead(email="quiet@customers.example")
     send(0)
 
-    kinds = set(Notice.objects.values_list("kind", flat=True))
+    kinds = set(Message.objects.values_list("kind", flat=True))
     assert kinds == {NoticeKind.NEW_LEAD}
     assert {m["To"] for m in smtp.messages} == {"ann@reps.example"}
     assert Lead.objects.get(pk=no_email.pk).acknowledged_at is None

@@ -3,9 +3,9 @@ the new owner's own first-contact clock; a reason is required."""
 
 import pytest
 
-from leadloop.core.models import Event
+from leadloop.core.models import Event, Message
 from leadloop.routing import services
-from leadloop.routing.models import Assignment, Notice, NoticeKind, SlaTimer, TimerStatus
+from leadloop.routing.models import Assignment, NoticeKind, SlaTimer, TimerStatus
 from tests.routing.conftest import a_lead, make_rule
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +37,7 @@ def test_a_lead_handed_on_by_hand_records_who_why_and_starts_the_new_owners_cloc
     assert event.data["why"] == "Speaks Portuguese" and event.data["owner"] == "bob"
     statuses = {t.owner.get_username(): t.status for t in SlaTimer.objects.filter(lead=owned)}
     assert statuses == {"ann": TimerStatus.CANCELLED, "bob": TimerStatus.PENDING}
-    assert Notice.objects.filter(kind=NoticeKind.NEW_LEAD, to="bob@reps.example").exists()
+    assert Message.objects.filter(kind=NoticeKind.NEW_LEAD, to="bob@reps.example").exists()
 
 
 @pytest.mark.parametrize("why", ["", "   "])

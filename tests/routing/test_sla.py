@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from leadloop.core.models import Event, Lead
-from leadloop.routing import notices, services
+from leadloop.core import outbox
+from leadloop.core.models import Event, Lead, Message
+from leadloop.routing import services
 from leadloop.routing.models import (
     Assignment,
-    Notice,
     NoticeKind,
     SlaTimer,
     TimerKind,
@@ -41,7 +41,7 @@ def assigned_lead() -> Lead:
         lead = a_lead()
         services.request_assignment([lead], live=True)
         assert services.assign_due() == 1
-        notices.send_due()
+        outbox.send_due()
     lead.refresh_from_db()
     return lead
 
@@ -49,7 +49,7 @@ def assigned_lead() -> Lead:
 def fire(minutes: float) -> int:
     with at(minutes):
         fired = services.fire_due_timers()
-        notices.send_due()
+        outbox.send_due()
         return fired
 
 
@@ -157,7 +157,7 @@ def test_a_timer_fires_once_however_often_it_is_polled(team, smtp):
     assert fire(7) == 0
 
     assert Event.objects.filter(lead=lead, type="sla.missed").count() == 1
-    assert Notice.objects.filter(kind=NoticeKind.SLA_MISSED).count() == 1
+    assert Message.objects.filter(kind=NoticeKind.SLA_MISSED).count() == 1
     assert len(smtp.to("max@leadloop.example")) == 1
 
 

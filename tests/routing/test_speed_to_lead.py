@@ -10,15 +10,14 @@ import pytest
 from django.utils import timezone
 
 from leadloop import journey
+from leadloop.core import outbox
 from leadloop.core import services as core
-from leadloop.core.models import Event, Lead
+from leadloop.core.models import Event, Lead, Message
 from leadloop.core.types import LeadIntake
 from leadloop.routing.models import (
     Assignment,
     AssignmentRequest,
-    Notice,
     NoticeKind,
-    RoutingSettings,
     SlaTimer,
 )
 from leadloop.scoring.models import ScoringRule
@@ -107,10 +106,10 @@ def test_the_webhook_is_json_signed_with_the_routing_secret(api, rita, smtp, htt
     signature = dict(
         part.split("=", 1) for part in request.headers["X-Leadloop-Signature"].split(",")
     )
-    secret = RoutingSettings.current().webhook_secret.encode()
+    secret = outbox.webhook_secret().encode()
     expected = hmac.new(secret, f"{signature['t']}.".encode() + body, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(signature["v1"], expected)
-    assert request.headers["X-Leadloop-Delivery"] == Notice.objects.get(to=request.url).key
+    assert request.headers["X-Leadloop-Delivery"] == Message.objects.get(to=request.url).key
 
 
 def test_a_quarantined_lead_is_not_given_an_owner(api, rita, smtp):
@@ -121,7 +120,7 @@ def test_a_quarantined_lead_is_not_given_an_owner(api, rita, smtp):
 
     lead.refresh_from_db()
     assert lead.owner is None and lead.assigned_at is None
-    assert not Assignment.objects.exists() and not Notice.objects.exists()
+    assert not Assignment.objects.exists() and not Message.objects.exists()
     assert smtp.messages == []
 
 
@@ -135,7 +134,7 @@ def test_an_imported_lead_gets_an_owner_but_no_acknowledgement_notice_or_sla(rit
     lead = Lead.objects.get(pk=admission.lead.pk)
     assert lead.owner == rita.user and lead.assigned_at is not None
     assert lead.acknowledged_at is None
-    assert not SlaTimer.objects.exists() and not Notice.objects.exists()
+    assert not SlaTimer.objects.exists() and not Message.objects.exists()
     assert smtp.messages == []
 
 
@@ -176,7 +175,7 @@ def test_a_lead_that_comes_back_is_announced_to_its_owner_and_keeps_them(api, ri
     lead.refresh_from_db()
     assert lead.owner == rita.user
     assert Assignment.objects.count() == 1
-    kinds = list(Notice.objects.filter(channel="email").values_list("kind", flat=True))
+    kinds = list(Message.objects.filter(channel="email").values_list("kind", flat=True))
     assert sorted(kinds) == sorted(
         [NoticeKind.ACKNOWLEDGEMENT, NoticeKind.NEW_LEAD, NoticeKind.RETURNED]
     )
