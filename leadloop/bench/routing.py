@@ -338,9 +338,9 @@ def decisions_child(decisions: int, existing: int) -> bool:
 
     from leadloop.core import rows
     from leadloop.core import services as core
-    from leadloop.core.models import Lead, Source
+    from leadloop.core.models import Lead, Message, Source
     from leadloop.routing import services as routing
-    from leadloop.routing.models import Assignment, AssignmentRequest, Notice, WorkStatus
+    from leadloop.routing.models import Assignment, AssignmentRequest, WorkStatus
 
     call_command("migrate", verbosity=0)
     now = timezone.now()
@@ -380,7 +380,7 @@ def decisions_child(decisions: int, existing: int) -> bool:
     by_rule = Counter(
         Assignment.objects.filter(lead_id__in=ids).values_list("rule__name", flat=True)
     )
-    notices = Notice.objects.filter(lead_id__in=ids).count()
+    notices = Message.objects.filter(lead_id__in=ids).count()
     engine = "PostgreSQL" if connection.vendor == "postgresql" else "SQLite"
     print(
         f"\nRouting decisions, {engine}: {decisions:,} new leads ({existing:,} already owned), "
@@ -405,7 +405,7 @@ def decisions_child(decisions: int, existing: int) -> bool:
     placed = ", ".join(f"{name} {n}" for name, n in by_rule.most_common(6))
     print(
         f"  {done.count():,} requests done; {len(by_rule)} of {len(RULES)} rules placed leads "
-        f"(most: {placed}; fallback owner {fallback}); {notices:,} notices written"
+        f"(most: {placed}; fallback owner {fallback}); {notices:,} messages queued"
     )
     worker_pass(sources, now)
     return done.count() == decisions
@@ -419,20 +419,19 @@ def worker_pass(sources: list, now: datetime, out=sys.stdout) -> None:
     from django.conf import settings
     from django.db import transaction
 
-    from leadloop.routing import notices
+    from leadloop.core import outbox, reactions
+    from leadloop.core.models import Message, MessageStatus
     from leadloop.routing import services as routing
-    from leadloop.routing.models import Notice, NoticeStatus
     from leadloop.scoring import services as scoring
 
-    take_over = getattr(routing, "take_over_changed", None)
-    stages = [
+    stages = [  # journey.follow_up's calls, in its order
         ("score_due", scoring.score_due),
         ("assign_due", lambda: routing.assign_due(waiting=scoring.waiting)),
-        *([("take_over_changed", take_over)] if take_over else []),
-        ("send_due (SMTP)", notices.send_due),
+        ("reactions", reactions.deliver_due),
+        ("outbox (SMTP)", outbox.send_due),
     ]
     # What the timed fulfil() calls wrote is not this pass's work: set it aside as sent.
-    Notice.objects.filter(status=NoticeStatus.PENDING).update(status=NoticeStatus.SENT)
+    Message.objects.filter(status=MessageStatus.PENDING).update(status=MessageStatus.SENT)
     with smtp_server() as (inbox, port):
         settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
         settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", port, False
