@@ -17,8 +17,10 @@ An entry point in `capture` stores the raw submission, cleans what the person ty
    rep by its strategy, among those at work and under capacity), else the fallback owner; a
    live lead is acknowledged by email, its owner told, and its first-contact SLA timed. Durable
    work written in this transaction, done by the worker after the lead's score is known;
-7. (next issues) distribute, enroll in nurture: each runs as durable work written in the same
-   transaction, and none of them takes a quarantined (invalid) lead.
+7. enroll in nurture: a workflow whose trigger the capture meets (a form submitted) enrolls
+   the lead from the event it wrote; its first step runs within the worker's next pass;
+8. (next issue) distribute: durable work written in the same transaction; like the others it
+   never takes a quarantined (invalid) lead.
 
 Everything from 2 on runs in one transaction per batch: the caller acknowledges the visitor only
 after it commits. A batch of one is the live path; the CSV importer sends thousands at a time.
@@ -39,6 +41,7 @@ from leadloop.core import outbox, reactions, rows
 from leadloop.core import services as core
 from leadloop.core.models import DuplicatePolicy, Lead, Quality
 from leadloop.core.types import LeadIntake
+from leadloop.nurture import engine as nurture
 from leadloop.quality import services as quality
 from leadloop.routing import services as routing
 from leadloop.scoring import services as scoring
@@ -103,10 +106,12 @@ def _admit(
 def follow_up() -> int:
     """The worker's frequent pass over what follows a capture: score the leads waiting for it,
     assign those whose score is known, let the layers react to the events all that wrote (a
-    takeover rule claims a lead at its new stage), and send the messages it queued."""
+    takeover rule claims a lead at its new stage; a workflow enrolls it), walk the workflow
+    steps that are due, and send the messages all of it queued."""
     done = scoring.score_due()
     done += routing.assign_due(waiting=scoring.waiting)
     done += reactions.deliver_due()
+    done += nurture.run_due()
     return done + outbox.send_due()
 
 

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "leadloop.quality",
     "leadloop.scoring",
     "leadloop.routing",
+    "leadloop.nurture",
     "leadloop.capture",
     "leadloop.demo",
 ]

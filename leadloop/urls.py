@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("healthz", health, name="health"),
     path("", include("leadloop.capture.urls")),
+    path("", include("leadloop.nurture.urls")),
 ]
 
 if settings.LEADLOOP_BENCH_FLOOR:

@@ -39,3 +39,31 @@ class Consent(models.Model):
         if self.pk is not None:
             raise AppendOnlyError("Consent records are append-only")
         super().save(*args, **kwargs)
+
+
+class SuppressionReason(models.TextChoices):
+    BOUNCED = "bounced", "Bounced (the address does not take mail)"
+    COMPLAINED = "complained", "Marked as spam"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+    STOPPED = "stopped", "Replied STOP"
+
+
+class Suppression(models.Model):
+    """An address nothing (bounced) or no marketing (the rest) may be sent to, whichever lead
+    it belongs to: a bounce or a STOP arrives about an address, not a lead."""
+
+    address = models.CharField(max_length=254, help_text="Email in lower case, or E.164 phone")
+    channel = models.CharField(max_length=10, choices=ConsentChannel.choices)
+    reason = models.CharField(max_length=20, choices=SuppressionReason.choices)
+    detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["address", "channel"], name="one_suppression_per_address"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address} ({self.get_reason_display()})"

@@ -29,26 +29,28 @@ Handler = Callable[[list[Event]], None]
 
 @dataclass(frozen=True)
 class _Consumer:
-    types: frozenset[str]
+    types: Callable[[], set[str]]
     handle: Handler
 
 
 _consumers: dict[str, _Consumer] = {}
 
 
-def react(consumer: str, types: set[str], handle: Handler) -> None:
+def react(consumer: str, types: set[str] | Callable[[], set[str]], handle: Handler) -> None:
     """From now on, `handle(events)` is called with each new event of these types, in its
-    own transaction with the deliveries it settles."""
-    _consumers[consumer] = _Consumer(frozenset(types), handle)
+    own transaction with the deliveries it settles. `types` may be a function, for a consumer
+    whose interests change with its configuration (asked each time events are written)."""
+    _consumers[consumer] = _Consumer(types if callable(types) else lambda: types, handle)
 
 
 def deliveries_for(events: Sequence[Event]) -> list[EventDelivery]:
     """The rows that make these new (saved) events reach their consumers."""
+    wanted = {name: consumer.types() for name, consumer in _consumers.items()}
     return [
         EventDelivery(event=event, consumer=name)
         for event in events
-        for name, consumer in _consumers.items()
-        if event.type in consumer.types
+        for name, types in wanted.items()
+        if event.type in types
     ]
 
 

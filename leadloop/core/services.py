@@ -16,6 +16,7 @@ from leadloop.core.models import (
     Company,
     Event,
     Lead,
+    LeadTag,
     LifecycleStage,
     Source,
     Visitor,
@@ -265,3 +266,14 @@ def move_stage(lead: Lead, stage: str, *, by: str, why: str) -> None:
             },
             actor=by,
         )
+
+
+def tag(lead: Lead, *, add: Iterable[str] = (), remove: Iterable[str] = (), by: str) -> None:
+    """Add and remove tags; each change that happens is a tag.added or tag.removed event."""
+    for name in dict.fromkeys(t.strip()[:100] for t in add if t.strip()):
+        _, added = LeadTag.objects.get_or_create(lead=lead, tag=name)
+        if added:
+            record_event(lead, "tag.added", {"tag": name}, actor=by)
+    for name in dict.fromkeys(remove):
+        if LeadTag.objects.filter(lead=lead, tag=name).delete()[0]:
+            record_event(lead, "tag.removed", {"tag": name}, actor=by)

@@ -1,0 +1,26 @@
+from django.apps import AppConfig
+
+
+class NurtureConfig(AppConfig):
+    name = "leadloop.nurture"
+    label = "nurture"
+    verbose_name = "Nurture"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_save
+
+        from leadloop.core import durable, reactions
+        from leadloop.nurture import services
+        from leadloop.nurture.models import Workflow, WorkflowVersion
+
+        # Due steps are walked by journey.follow_up; these are the slower sweeps.
+        reactions.react("nurture", services.watched_types, services.react)
+        durable.register_sweep("nurture.states", services.enroll_by_state, every=60)
+        for model in (Workflow, WorkflowVersion):
+            post_save.connect(_forget_watched_types, sender=model)
+
+
+def _forget_watched_types(**kwargs) -> None:
+    from leadloop.nurture import services
+
+    services.forget_watched_types()
