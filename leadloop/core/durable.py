@@ -24,6 +24,9 @@ class _Sweep:
     run: Callable[[], int]
     every: float | None
     last_run: float = float("-inf")
+    # It found work last time: there may be more, so it runs again at once rather than after
+    # its interval (a backlog drains at full speed; an idle worker still sleeps).
+    busy: bool = False
 
 
 _sweeps: dict[str, _Sweep] = {}
@@ -34,7 +37,10 @@ def register_sweep(name: str, sweep: Callable[[], int], every: float | None = No
 
 
 def shortest_interval(default: float) -> float:
-    """How often the worker must wake to run every sweep on time."""
+    """How long the worker may sleep and still run every sweep on time: not at all while a
+    sweep is busy."""
+    if any(sweep.busy for sweep in _sweeps.values()):
+        return 0.0
     return min([default, *(s.every for s in _sweeps.values() if s.every)])
 
 
@@ -45,7 +51,8 @@ def run_sweeps(interval: float | None = None) -> dict[str, int]:
     found = {}
     now = time.monotonic()
     for name, sweep in _sweeps.items():
-        if interval is not None and now - sweep.last_run < (sweep.every or interval):
+        due = sweep.busy or now - sweep.last_run >= (sweep.every or interval or 0)
+        if interval is not None and not due:
             continue
         sweep.last_run = now
         try:
@@ -53,6 +60,7 @@ def run_sweeps(interval: float | None = None) -> dict[str, int]:
         except Exception:
             logger.exception("sweep %s failed", name)
             found[name] = -1
+        sweep.busy = found[name] > 0 and sweep.every is not None
     return found
 
 

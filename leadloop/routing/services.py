@@ -36,7 +36,8 @@ from leadloop.routing.models import (
 
 logger = logging.getLogger(__name__)
 
-BATCH = 200
+BATCH = 50
+TIMER_BATCH = 200
 LEASE = timedelta(minutes=1)
 RETRY_BACKOFF = [timedelta(seconds=5), timedelta(minutes=1), timedelta(minutes=10)]
 PENDING = Q(status=WorkStatus.PENDING)
@@ -71,23 +72,20 @@ def request_assignment(leads: Iterable[Lead], *, live: bool) -> None:
 
 
 def assign_due(waiting: Callable[[list[int]], Collection[int]] = lambda ids: ()) -> int:
-    """The worker's poll: fulfil the due requests, except those of leads in `waiting` (still
-    to be scored: they are taken at the next poll, once their score is known)."""
-    assigned = 0
-    while True:
-        due = list(
-            AssignmentRequest.objects.filter(PENDING, next_attempt_at__lte=timezone.now())
-            .order_by("pk")
-            .select_related("lead")[:BATCH]
-        )
-        held = set(waiting([request.lead_id for request in due]))
-        ready = [request for request in due if request.lead_id not in held]
-        claimed = durable.claim_each(ready, lease=LEASE, still_pending=PENDING)
-        for request in claimed:
-            _fulfil_or_retry(request)
-        assigned += len(claimed)
-        if len(due) < BATCH or not claimed:
-            return assigned
+    """The worker's poll: fulfil a batch of due requests, except those of leads in `waiting`
+    (still to be scored: they are taken at a later poll, once their score is known). One batch
+    a pass, so the acknowledgements it queues are sent before the next batch is assigned."""
+    due = list(
+        AssignmentRequest.objects.filter(PENDING, next_attempt_at__lte=timezone.now())
+        .order_by("pk")
+        .select_related("lead")[:BATCH]
+    )
+    held = set(waiting([request.lead_id for request in due]))
+    ready = [request for request in due if request.lead_id not in held]
+    claimed = durable.claim_each(ready, lease=LEASE, still_pending=PENDING)
+    for request in claimed:
+        _fulfil_or_retry(request)
+    return len(claimed)
 
 
 def _fulfil_or_retry(request: AssignmentRequest) -> None:
@@ -328,7 +326,7 @@ def fire_due_timers() -> int:
     commit together; a failure rolls both back and the next poll tries again)."""
     fired = 0
     due = SlaTimer.objects.filter(status=TimerStatus.PENDING, due_at__lte=timezone.now())
-    for timer_id in list(due.values_list("pk", flat=True)[:BATCH]):
+    for timer_id in list(due.values_list("pk", flat=True)[:TIMER_BATCH]):
         try:
             fired += _fire(timer_id)
         except Exception:

@@ -17,3 +17,20 @@ def test_a_sweep_with_its_own_interval_runs_that_often(monkeypatch):
     durable.run_sweeps()  # a batch run, at 31.5 s: every sweep, due or not
 
     assert ran == ["poll", "recover", "poll", "poll", "recover", "poll", "recover"]
+
+
+def test_a_sweep_that_found_work_runs_again_at_once_until_it_finds_none(monkeypatch):
+    clock = iter([0.0, 0.01, 0.02, 0.03])
+    monkeypatch.setattr(durable.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(durable, "_sweeps", {})
+    backlog = [3, 2, 0]
+    durable.register_sweep("poll", lambda: backlog.pop(0) if backlog else 0, every=0.5)
+
+    found = []
+    for _ in range(4):
+        found.append(durable.run_sweeps(interval=30).get("poll"))
+        if found[-1]:
+            assert durable.shortest_interval(30) == 0.0
+
+    assert found == [3, 2, 0, None]  # the fourth pass is within 0.5 s of an idle one
+    assert durable.shortest_interval(30) == 0.5
