@@ -215,16 +215,15 @@ def floor(batch_size: int) -> float:
     from django.db import connection, transaction
 
     from leadloop.scoring.rescoring import read_leads
-    from leadloop.scoring.services import Batch
+    from leadloop.scoring.services import read_timelines
 
-    batch = Batch.current()
     started, after = time.perf_counter(), 0
     while True:
         with transaction.atomic():
             leads = read_leads(after, batch_size)
             if not leads:
                 break
-            batch.timelines(pk_range=(leads[0].pk, leads[-1].pk))
+            read_timelines(pk_range=(leads[0].pk, leads[-1].pk))
             with connection.cursor() as cursor:
                 cursor.executemany(
                     "UPDATE core_lead SET score = %s WHERE id = %s",

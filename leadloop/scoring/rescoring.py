@@ -27,7 +27,7 @@ from django.utils import timezone
 from leadloop.core import durable
 from leadloop.core.models import Lead, Source
 from leadloop.scoring.models import RescoreJob, RescoreStatus, ScoringRequest
-from leadloop.scoring.services import Batch, Scored, save
+from leadloop.scoring.services import Batch, Scored, read_timelines, save
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ def rescore_batch(
     if not leads:
         return True
     batch = Batch.current(now)
-    batch.score(leads, batch.timelines(pk_range=(leads[0].pk, leads[-1].pk)))
+    batch.score(leads, read_timelines(pk_range=(leads[0].pk, leads[-1].pk)))
     _progress(job, len(leads), leads[-1].pk)
     return False
 
@@ -249,7 +249,7 @@ def score_range(after: int, last: int) -> tuple[int, datetime, Scored]:
     read_at = timezone.now()
     leads = read_leads(after, last - after, last=last)
     batch = Batch.current()
-    _, scored = batch.compute(leads, batch.timelines(pk_range=(after + 1, last)))
+    _, scored = batch.compute(leads, read_timelines(pk_range=(after + 1, last)))
     return len(leads), read_at, scored
 
 
@@ -306,11 +306,11 @@ _JSON_POSITIONS = [
     _LEAD_COLUMNS.index(c) for c in ("custom_fields", "enrichment", "quality_signals")
 ]
 # Names from the models' metadata; every value is a placeholder.
-_READ = (
+_SELECT = (
     f"SELECT {', '.join('l.' + c for c in _LEAD_COLUMNS)}, s.channel, s.campaign "  # noqa: S608
     f"FROM {Lead._meta.db_table} l LEFT JOIN {Source._meta.db_table} s ON s.id = l.source_id "
-    "WHERE l.id > %s AND l.id <= %s ORDER BY l.id LIMIT %s"
 )
+_READ = _SELECT + "WHERE l.id > %s AND l.id <= %s ORDER BY l.id LIMIT %s"
 _NTH_AFTER = (
     f"SELECT id FROM {Lead._meta.db_table} "  # noqa: S608
     "WHERE id > %s ORDER BY id LIMIT 1 OFFSET %s"
@@ -324,6 +324,18 @@ def read_leads(after: int, count: int, last: int = MAX_PK) -> list[LeadRow]:
         cursor.execute(_READ, [after, last, count])
         found = cursor.fetchall()
     return [_lead_row(row) for row in found]
+
+
+def read_leads_by_id(lead_ids: list[int]) -> list[LeadRow]:
+    """These leads, in pk order (the ids a few hundred at a time, under any placeholder limit)."""
+    found = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(lead_ids), 500):
+            chunk = lead_ids[start : start + 500]
+            where = f"WHERE l.id IN ({', '.join(['%s'] * len(chunk))}) ORDER BY l.id"
+            cursor.execute(_SELECT + where, chunk)
+            found += cursor.fetchall()
+    return sorted((_lead_row(row) for row in found), key=lambda lead: lead.pk)
 
 
 def _lead_row(row: tuple) -> LeadRow:

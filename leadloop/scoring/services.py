@@ -130,7 +130,7 @@ def rescore(leads: list[Lead], now: datetime | None = None) -> dict[int, Score]:
     """Score these leads now: save their points and drivers, and move them along the stages
     the shared definitions give them. Returns each lead's score."""
     batch = Batch.current(now)
-    return batch.score(leads, batch.timelines(lead_ids=[lead.pk for lead in leads]))
+    return batch.score(leads, read_timelines(lead_ids=[lead.pk for lead in leads]))
 
 
 @dataclass(slots=True)
@@ -155,6 +155,33 @@ class TimelineEvent:
         return self.raw
 
 
+def read_timelines(
+    *, lead_ids: list[int] | None = None, pk_range: tuple[int, int] | None = None
+) -> dict[int, list[TimelineEvent]]:
+    """Each lead's events, oldest first: of these leads, or of every lead in a pk range
+    (the background job's batches are consecutive, and a range reads the index once)."""
+    if pk_range is not None:
+        where, params = "lead_id BETWEEN %s AND %s", list(pk_range)
+    elif lead_ids:
+        where, params = f"lead_id IN ({', '.join(['%s'] * len(lead_ids))})", lead_ids
+    else:
+        return {}
+    # Only the columns scoring reads, without building model instances: the ORM's were
+    # most of a batch's time. On SQLite the time is read as text (a CAST has no declared
+    # type, so Django's converter, a third of the read, does not run) and parsed below.
+    # Table and column names are the model's own.
+    occurred = "CAST(occurred_at AS TEXT)" if connection.vendor == "sqlite" else "occurred_at"
+    sql = f"SELECT lead_id, type, {occurred}, data FROM {EVENT_TABLE} "  # noqa: S608
+    sql += f"WHERE {where} "
+    timelines: dict[int, list[TimelineEvent]] = defaultdict(list)
+    parsed: dict[str, dict] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql + "ORDER BY lead_id, occurred_at, id", params)
+        for lead_id, type_, occurred_at, data in cursor.fetchall():
+            timelines[lead_id].append(TimelineEvent(type_, _aware(occurred_at), data, parsed))
+    return timelines
+
+
 class Batch:
     """Scoring many leads at once with one read of the rules and definitions, one events query
     and one UPDATE statement per batch (rather than a query and an UPDATE per lead), shared by
@@ -169,32 +196,6 @@ class Batch:
     @classmethod
     def current(cls, now: datetime | None = None) -> "Batch":
         return cls(active_rules(), StageDefinitions.current(), now or timezone.now())
-
-    def timelines(
-        self, *, lead_ids: list[int] | None = None, pk_range: tuple[int, int] | None = None
-    ) -> dict[int, list[TimelineEvent]]:
-        """Each lead's events, oldest first: of these leads, or of every lead in a pk range
-        (the background job's batches are consecutive, and a range reads the index once)."""
-        if pk_range is not None:
-            where, params = "lead_id BETWEEN %s AND %s", list(pk_range)
-        elif lead_ids:
-            where, params = f"lead_id IN ({', '.join(['%s'] * len(lead_ids))})", lead_ids
-        else:
-            return {}
-        # Only the columns scoring reads, without building model instances: the ORM's were
-        # most of a batch's time. On SQLite the time is read as text (a CAST has no declared
-        # type, so Django's converter, a third of the read, does not run) and parsed below.
-        # Table and column names are the model's own.
-        occurred = "CAST(occurred_at AS TEXT)" if connection.vendor == "sqlite" else "occurred_at"
-        sql = f"SELECT lead_id, type, {occurred}, data FROM {EVENT_TABLE} "  # noqa: S608
-        sql += f"WHERE {where} "
-        timelines: dict[int, list[TimelineEvent]] = defaultdict(list)
-        parsed: dict[str, dict] = {}
-        with connection.cursor() as cursor:
-            cursor.execute(sql + "ORDER BY lead_id, occurred_at, id", params)
-            for lead_id, type_, occurred_at, data in cursor.fetchall():
-                timelines[lead_id].append(TimelineEvent(type_, _aware(occurred_at), data, parsed))
-        return timelines
 
     def score(self, leads: list, timelines: dict[int, list[TimelineEvent]]) -> dict[int, Score]:
         """Score the leads (Lead instances, or anything with the fields facts.py reads), save
