@@ -21,7 +21,7 @@ from leadloop.nurture.definitions import parse_steps, parse_trigger
 from leadloop.nurture.models import EmailTemplate, Reentry, Workflow
 
 BOOKING = '{{ lead.booking_url|default:"https://cleanpro.example/book" }}'
-SIGNATURE = "{{ owner.name|default:\"The CleanPro team\" }}\nCleanPro Commercial Cleaning"
+SIGNATURE = '{{ owner.name|default:"The CleanPro team" }}\nCleanPro Commercial Cleaning'
 
 
 @dataclass(frozen=True)
@@ -639,7 +639,11 @@ def install(key: str, *, copy: bool = False) -> tuple[Workflow, list[EmailTempla
         for template in ready.templates:
             made, new = EmailTemplate.objects.get_or_create(
                 slug=template.slug,
-                defaults={"name": template.name, "subject": template.subject, "text": template.text},
+                defaults={
+                    "name": template.name,
+                    "subject": template.subject,
+                    "text": template.text,
+                },
             )
             if new:
                 created.append(made)
