@@ -196,6 +196,13 @@ class RoutingSettings(models.Model):
         help_text="Django template: first_name, last_name, business_name, promise, owner_name",
         validators=[_template],
     )
+    ack_sms = models.CharField(
+        max_length=320,
+        blank=True,
+        default="Thanks {{ first_name|default:'' }}! {{ promise }} - {{ business_name }}",
+        help_text="Also acknowledge by SMS (to a lead who gave SMS consent); empty for email only",
+        validators=[_template],
+    )
 
     class Meta:
         verbose_name_plural = "routing settings"

@@ -15,9 +15,10 @@ PAGES_SHOWN = 10
 
 
 def acknowledge(lead: Lead, promise: str) -> None:
-    """Thank the lead and say what happens next, if it left an email address."""
+    """Thank the lead and say what happens next: by email if it left an address, and by SMS
+    if it left a phone (the outbox sends an SMS only with the person's SMS consent)."""
     chosen = RoutingSettings.current()
-    if not (chosen.acknowledge and lead.email):
+    if not chosen.acknowledge:
         return
     owner = lead.owner
     context = {
@@ -27,8 +28,19 @@ def acknowledge(lead: Lead, promise: str) -> None:
         "promise": promise,
         "owner_name": (owner.get_full_name() or owner.get_username()) if owner else "",
     }
-    body = render(chosen.ack_body, context)
-    _email(lead, NoticeKind.ACKNOWLEDGEMENT, lead.email, render(chosen.ack_subject, context), body)
+    if lead.email:
+        body, subject = render(chosen.ack_body, context), render(chosen.ack_subject, context)
+        _email(lead, NoticeKind.ACKNOWLEDGEMENT, lead.email, subject, body)
+    if lead.phone and chosen.ack_sms:
+        text = render(chosen.ack_sms, context)
+        outbox.queue(
+            lead,
+            MessageChannel.SMS,
+            lead.phone,
+            text,
+            kind=NoticeKind.ACKNOWLEDGEMENT,
+            to_lead=True,
+        )
 
 
 def render(template: str, context: dict) -> str:

@@ -7,8 +7,10 @@ from datetime import timedelta
 import pytest
 import time_machine
 
+from leadloop.compliance.services import record_consents
 from leadloop.core import outbox
 from leadloop.core.models import Lead, Message, MessageStatus
+from leadloop.core.types import ConsentGiven
 from leadloop.routing import services
 from leadloop.routing.models import NoticeKind, RoutingSettings
 from tests.routing.conftest import MONDAY_10, a_lead, make_rule, serve_smtp
@@ -126,14 +128,29 @@ def test_a_webhook_that_fails_is_retried_with_the_same_delivery_key(rep, boss, s
     assert deliveries == [hook.key, hook.key]
 
 
-def test_a_lead_without_an_email_or_with_acknowledgements_off_is_not_thanked(rules, smtp):
-    no_email = assigned_lead(email="", phone="+14155550134")
+def test_acknowledgements_off_thank_nobody(rules, smtp):
     RoutingSettings.objects.filter(pk=RoutingSettings.current().pk).update(acknowledge=False)
-    unthanked = assigned_lead(email="quiet@customers.example")
+    unthanked = assigned_lead(email="quiet@customers.example", phone="+14155550134")
     send(0)
 
     kinds = set(Message.objects.values_list("kind", flat=True))
     assert kinds == {NoticeKind.NEW_LEAD}
     assert {m["To"] for m in smtp.messages} == {"ann@reps.example"}
-    assert Lead.objects.get(pk=no_email.pk).acknowledged_at is None
     assert Lead.objects.get(pk=unthanked.pk).acknowledged_at is None
+
+
+def test_a_phone_only_lead_is_thanked_by_sms_only_with_sms_consent(rules, smtp, settings, tmp_path):
+    settings.SMS_BACKEND, settings.SMS_FILE = "file", str(tmp_path / "sms.jsonl")
+    no_consent = assigned_lead(email="", phone="+14155550134")
+    consented = assigned_lead(email="", phone="+14155550135")
+    record_consents([(consented, ConsentGiven("sms", True, "Text me about my request"))])
+    send(0)
+
+    withheld = ack(no_consent)
+    assert withheld.status == MessageStatus.SUPPRESSED
+    assert "SMS consent" in withheld.last_error
+    assert Lead.objects.get(pk=no_consent.pk).acknowledged_at is None
+    assert ack(consented).status == MessageStatus.SENT
+    assert Lead.objects.get(pk=consented.pk).acknowledged_at is not None
+    texts = (tmp_path / "sms.jsonl").read_text().splitlines()
+    assert len(texts) == 1 and "Ann will call you today." in texts[0]
