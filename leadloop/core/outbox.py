@@ -146,11 +146,12 @@ def _send_emails(messages: list[Message]) -> None:
     try:
         for message in messages:
             try:
-                connection.send_messages([_email(message, connection)])
+                email = _email(message, connection)
+                connection.send_messages([email])
             except Exception as error:
                 _retry(message, error)
             else:
-                _sent(message)
+                _sent(message, _provider_id(email))
     finally:
         connection.close()
 
@@ -165,6 +166,12 @@ def _email(message: Message, connection) -> EmailMultiAlternatives:
     )
     email.attach_alternative(message.html or linebreaks(message.body, autoescape=True), "text/html")
     return email
+
+
+def _provider_id(email: EmailMultiAlternatives) -> str:
+    """The provider's id for an email an anymail backend sent: its webhooks name it."""
+    status = getattr(email, "anymail_status", None)
+    return str(status.message_id or "") if status else ""
 
 
 def _send_sms(message: Message) -> None:
