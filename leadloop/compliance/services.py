@@ -55,6 +55,13 @@ def withdraw(lead: Lead, channel: str, *, wording: str, evidence: dict | None = 
 
 
 def suppress(address: str, channel: str, reason: str, detail: str = "") -> None:
+    """A bounce stays a bounce: a later unsubscribe or complaint about the address would
+    otherwise let transactional mail go to a mailbox that does not exist."""
+    bounced = Suppression.objects.filter(
+        address=address, channel=channel, reason=SuppressionReason.BOUNCED
+    )
+    if reason != SuppressionReason.BOUNCED and bounced.exists():
+        return
     Suppression.objects.update_or_create(
         address=address, channel=channel, defaults={"reason": reason, "detail": detail[:2000]}
     )
