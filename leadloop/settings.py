@@ -1,5 +1,7 @@
 """Django settings, read from the environment (see config.py and the README's configuration table)."""
 
+import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -36,6 +38,7 @@ INSTALLED_APPS = [
     "ninja",
     "django_tasks",
     "django_tasks_db",
+    "anymail",
     "leadloop.core",
     "leadloop.compliance",
     "leadloop.quality",
@@ -150,6 +153,19 @@ TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN")
 TWILIO_FROM = env("TWILIO_FROM")
 TWILIO_BASE_URL = env("TWILIO_BASE_URL")
 LEADLOOP_WEBHOOK_SECRET = env("LEADLOOP_WEBHOOK_SECRET")
+
+# Email providers through anymail (EMAIL_BACKEND=anymail.backends.postmark.EmailBackend, …):
+# each ANYMAIL_<NAME> variable is anymail's <NAME> setting (ANYMAIL_POSTMARK_SERVER_TOKEN,
+# ANYMAIL_MAILGUN_API_KEY, …). ANYMAIL_WEBHOOK_SECRET is the "user:password" (or several,
+# comma-separated, while rotating) the provider's webhook calls carry. Unset, the webhooks
+# refuse every call: anymail alone would take anyone's bounces and unsubscribes.
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): env(name)
+    for name in {key.removesuffix("_FILE") for key in os.environ if key.startswith("ANYMAIL_")}
+}
+ANYMAIL["WEBHOOK_SECRET"] = env_list("ANYMAIL_WEBHOOK_SECRET") or [
+    f"unset:{secrets.token_urlsafe(32)}"
+]
 
 # A lead-source API body is a handful of fields; anything far larger is a mistake or an attack.
 LEADLOOP_MAX_BODY_BYTES = env_int("LEADLOOP_MAX_BODY_BYTES", 64 * 1024)

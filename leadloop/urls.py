@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 
 from leadloop.api import api
 from leadloop.core.views import floor_insert, health
+from leadloop.nurture import inbound
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
@@ -13,6 +14,10 @@ urlpatterns = [
     path("healthz", health, name="health"),
     path("", include("leadloop.capture.urls")),
     path("", include("leadloop.nurture.urls")),
+    # Providers' webhooks: anymail's for email (bounces, complaints, opens, replies), Twilio's
+    # for texts to our number (see nurture/inbound.py).
+    path("anymail/", include("anymail.urls")),
+    path("sms/twilio/inbound", inbound.twilio_sms, name="twilio-sms-inbound"),
 ]
 
 if settings.LEADLOOP_BENCH_FLOOR:
