@@ -34,7 +34,13 @@ EXITS = {
     "email.complained": "marked as spam",
     "sms.opted_out": "opted out of SMS",
 }
-ALWAYS_WATCHED = {"lead.captured", "lead.updated", "stage.changed", "tag.added", "segment.joined"}
+# The events each kind of trigger starts on (an "event" trigger: its own event type).
+TRIGGER_EVENTS = {
+    "form_submitted": {"lead.captured", "lead.updated"},
+    "stage_entered": {"stage.changed"},
+    "tag_added": {"tag.added"},
+    "segment_joined": {"segment.joined"},
+}
 WATCH_CACHE_SECONDS = 5.0
 DATE_CATCH_UP_DAYS = 7
 
@@ -95,13 +101,15 @@ _watched: tuple[float, set[str]] = (0.0, set())
 
 
 def watched_types() -> set[str]:
-    """The event types nurture reacts to: the exits, the triggers' and the waits' (asked of
-    the active workflows at most every WATCH_CACHE_SECONDS)."""
+    """The event types nurture reacts to: the exits, and those the active workflows' triggers
+    and waits need (asked at most every WATCH_CACHE_SECONDS). With no workflow that starts on a
+    form, a capture writes no delivery for nurture at all."""
     global _watched
     if time.monotonic() - _watched[0] > WATCH_CACHE_SECONDS:
-        types = set(ALWAYS_WATCHED) | set(EXITS)
+        types = set(EXITS)
         for workflow in Workflow.objects.filter(is_active=True).only("trigger", "steps"):
             trigger = d.parse_trigger(workflow.trigger)
+            types |= TRIGGER_EVENTS.get(trigger.on, set())
             if isinstance(trigger, d.EventHappened):
                 types.add(trigger.event)
             types |= {step["event"] for step in workflow.steps if step.get("do") == "wait_for"}
