@@ -338,9 +338,9 @@ def decisions_child(decisions: int, existing: int) -> bool:
 
     from leadloop.core import rows
     from leadloop.core import services as core
-    from leadloop.core.models import Lead, Message, Source
+    from leadloop.core.models import Lead, Message, Source, WorkStatus
     from leadloop.routing import services as routing
-    from leadloop.routing.models import Assignment, AssignmentRequest, WorkStatus
+    from leadloop.routing.models import Assignment, AssignmentRequest
 
     call_command("migrate", verbosity=0)
     now = timezone.now()

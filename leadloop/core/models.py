@@ -311,7 +311,9 @@ class Message(models.Model):
         return f"{self.kind} {self.channel} to {self.to} ({self.status})"
 
 
-class DeliveryStatus(models.TextChoices):
+class WorkStatus(models.TextChoices):
+    """The life of a row of durable work (core/durable.py)."""
+
     PENDING = "pending", "Pending"
     DONE = "done", "Done"
     FAILED = "failed", "Failed (gave up)"
@@ -324,7 +326,7 @@ class EventDelivery(models.Model):
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
     consumer = models.CharField(max_length=40)
     status = models.CharField(
-        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+        max_length=10, choices=WorkStatus.choices, default=WorkStatus.PENDING
     )
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, default=timezone.now)

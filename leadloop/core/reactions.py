@@ -15,14 +15,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from leadloop.core import durable, rows
-from leadloop.core.models import DeliveryStatus, Event, EventDelivery
+from leadloop.core.models import Event, EventDelivery, WorkStatus
 
 logger = logging.getLogger(__name__)
 
 BATCH = 500
 LEASE = timedelta(minutes=2)
 BACKOFF = [timedelta(seconds=5), timedelta(minutes=1), timedelta(minutes=10)]
-PENDING = Q(status=DeliveryStatus.PENDING)
+PENDING = Q(status=WorkStatus.PENDING)
 
 Handler = Callable[[list[Event]], None]
 
@@ -72,16 +72,16 @@ def deliver_due() -> int:
 def _deliver(name: str, deliveries: list[EventDelivery]) -> None:
     consumer = _consumers.get(name)
     if consumer is None:  # a consumer this version no longer has: nothing will handle these
-        _settle(deliveries, DeliveryStatus.FAILED, "no such consumer")
+        _settle(deliveries, WorkStatus.FAILED, "no such consumer")
         return
     try:
         with transaction.atomic():
             consumer.handle([delivery.event for delivery in deliveries])
-            _settle(deliveries, DeliveryStatus.DONE)
+            _settle(deliveries, WorkStatus.DONE)
     except Exception as error:
         logger.exception("%s failed on %d events", name, len(deliveries))
         for delivery in deliveries:
-            durable.retry_later(delivery, error, BACKOFF, failed=DeliveryStatus.FAILED)
+            durable.retry_later(delivery, error, BACKOFF, failed=WorkStatus.FAILED)
 
 
 def _settle(deliveries: list[EventDelivery], status: str, error: str = "") -> None:

@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 from leadloop.core.conditions import parse_condition
-from leadloop.core.models import Lead
+from leadloop.core.models import Lead, WorkStatus
 
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
@@ -214,12 +214,6 @@ class RoutingSettings(models.Model):
     def current(cls) -> "RoutingSettings":
         """The one row (pk 1): get_or_create's insert races end in a re-read, never a second."""
         return cls.objects.get_or_create(pk=1)[0]
-
-
-class WorkStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed (gave up)"
 
 
 class AssignmentRequest(models.Model):

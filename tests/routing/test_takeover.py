@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 
 from leadloop.core import reactions
 from leadloop.core import services as core
-from leadloop.core.models import DeliveryStatus, Event, EventDelivery, Lead
+from leadloop.core.models import Event, EventDelivery, Lead, WorkStatus
 from leadloop.routing.models import Assignment, AssignmentRule, Rep
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +49,7 @@ def test_a_lead_that_becomes_an_sql_goes_to_the_takeover_rules_owner(closer):
     assert (assignment.by, assignment.previous_owner) == ("rule", first)
     assert "takes over" in Event.objects.get(type="owner.assigned").data["why"]
     delivery = EventDelivery.objects.get(consumer="routing.takeover")
-    assert delivery.status == DeliveryStatus.DONE
+    assert delivery.status == WorkStatus.DONE
 
 
 @time_machine.travel(TUESDAY_10, tick=False)
@@ -78,6 +78,6 @@ def test_a_takeover_that_fails_is_retried_and_leaves_the_lead_as_it_was(closer):
     reactions.deliver_due()
 
     delivery = EventDelivery.objects.get(consumer="routing.takeover")
-    assert delivery.status == DeliveryStatus.PENDING
+    assert delivery.status == WorkStatus.PENDING
     assert "unknown fact" in delivery.last_error
     assert Lead.objects.get().owner == sam
