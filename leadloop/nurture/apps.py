@@ -12,12 +12,13 @@ class NurtureConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from leadloop.core import durable, reactions
-        from leadloop.nurture import inbound, services
+        from leadloop.nurture import broadcasts, inbound, services
         from leadloop.nurture.models import Workflow, WorkflowVersion
 
         # Due steps are walked by journey.follow_up; these are the slower sweeps.
         reactions.react("nurture", services.watched_types, services.react)
         durable.register_sweep("nurture.states", services.enroll_by_state, every=60)
+        durable.register_sweep("nurture.audiences", broadcasts.sweep, every=10)
         for model in (Workflow, WorkflowVersion):
             post_save.connect(_forget_watched_types, sender=model)
         # What the email providers report back through anymail's webhooks.

@@ -199,3 +199,58 @@ class StepRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} at step {self.position}: {self.outcome}"
+
+
+class BroadcastStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    QUEUED = "queued", "Queued (sent when due)"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+
+
+class Broadcast(models.Model):
+    """A one-off email to a segment. The row is the record of the send: the worker claims it
+    (a conditional UPDATE with a lease), queues its emails in batches of leads by id, and saves
+    `last_lead_id` and the counts with each batch, so a worker that dies resumes after the last
+    batch it committed (and an email's key, broadcast-<id>-<lead>, stops any repeat)."""
+
+    name = models.CharField(max_length=200)
+    segment = models.ForeignKey(Segment, on_delete=models.PROTECT, related_name="broadcasts")
+    template = models.ForeignKey(
+        EmailTemplate,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="broadcasts",
+        help_text="Or the subject and text below",
+    )
+    subject = models.CharField(max_length=200, blank=True)
+    text = models.TextField(blank=True)
+    html = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=10, choices=BroadcastStatus.choices, default=BroadcastStatus.DRAFT
+    )
+    scheduled_at = models.DateTimeField(
+        null=True, blank=True, help_text="Empty: as soon as it is queued"
+    )
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    last_lead_id = models.BigIntegerField(default=0, editable=False)
+    queued = models.PositiveIntegerField(default=0, help_text="Emails queued")
+    withheld = models.PositiveIntegerField(
+        default=0, help_text="Unsubscribed, suppressed or refused: not sent"
+    )
+    no_email = models.PositiveIntegerField(default=0, help_text="Leads without an address")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "scheduled_at"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if not self.template_id and not (self.subject and self.text):
+            raise ValidationError("A broadcast needs a template, or a subject and a text.")
