@@ -125,13 +125,15 @@ def _withheld(message: Message) -> bool:
     return bool(reasons)
 
 
+MAY_HAVE_BEEN_SENT = "it may have been sent. Check with the recipient before sending it again."
+
+
 def _give_up_on_lost_sends() -> None:
     lost = Message.objects.filter(status=MessageStatus.SENDING, next_attempt_at__lt=timezone.now())
     lost.update(
         status=MessageStatus.FAILED,
         next_attempt_at=None,
-        last_error="The worker stopped while handing this over: it may have been sent. "
-        "Check with the recipient before sending it again.",
+        last_error=f"The worker stopped while handing this over: {MAY_HAVE_BEEN_SENT}",
     )
 
 
@@ -179,6 +181,15 @@ def _send_sms(message: Message) -> None:
         provider_id = sms.backend().send(message.to, message.body, message.key)
     except sms.SmsError as error:
         _retry(message, error)
+    except Exception as error:
+        # Not a refusal (a read timed out, an answer we could not read): failed at once, as
+        # "may have been sent", rather than aborting the pass and the rest of its batch.
+        logger.exception("SMS %s may have been sent", message.pk)
+        Message.objects.filter(pk=message.pk).update(
+            status=MessageStatus.FAILED,
+            next_attempt_at=None,
+            last_error=f"{error!r}: {MAY_HAVE_BEEN_SENT}"[:2000],
+        )
     else:
         _sent(message, provider_id)
 

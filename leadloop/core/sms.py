@@ -43,20 +43,28 @@ class FileSms:
 
 
 class TwilioSms:
+    # twilio's HTTP client waits forever by default: a stalled API would hold the worker.
+    TIMEOUT_SECONDS = 15
+
     def __init__(self, account_sid: str, auth_token: str, sender: str, base_url: str = "") -> None:
+        from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
-        self.client = Client(account_sid, auth_token)
+        http = TwilioHttpClient(timeout=self.TIMEOUT_SECONDS)
+        self.client = Client(account_sid, auth_token, http_client=http)
         if base_url:  # a stand-in for api.twilio.com (tests, a regional edge)
             self.client.api.base_url = base_url
         self.sender = sender
 
     def send(self, to: str, body: str, key: str) -> str:
+        from requests import ConnectionError as Unreachable
         from twilio.base.exceptions import TwilioException
 
+        # A 4xx/5xx or a connection never made (refused, no route, connect timeout): Twilio
+        # did not take it. A read timeout is not caught here: it may have been sent.
         try:
-            return self.client.messages.create(to=to, from_=self.sender, body=body).sid
-        except TwilioException as error:
+            return self.client.messages.create(to=to, from_=self.sender, body=body).sid or ""
+        except (TwilioException, Unreachable) as error:
             raise SmsError(str(error)) from error
 
 
