@@ -5,6 +5,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
 from leadloop.capture.api import router as capture_router
+from leadloop.nurture.api import router as nurture_router
 from leadloop.quality.api import router as quality_router
 from leadloop.routing.api import router as routing_router
 
@@ -12,6 +13,7 @@ api = NinjaAPI(title="leadloop API", version="1", urls_namespace="api-v1")
 api.add_router("/", capture_router)
 api.add_router("/", quality_router)
 api.add_router("/", routing_router)
+api.add_router("/", nurture_router)
 
 
 def _errors(request: HttpRequest, status: int, errors: list[dict]) -> HttpResponse:
