@@ -67,6 +67,8 @@ def on_tracking(sender, event: AnymailTrackingEvent, esp_name: str, **kwargs) ->
     kind = event.event_type
     if kind == EventType.REJECTED:
         kind = REJECTED_AS.get(event.reject_reason)
+    if kind == EventType.BOUNCED and _soft(event):
+        return
     address = (event.recipient or "").strip().lower()
     if kind in UNDELIVERABLE and address:
         reason, event_type = UNDELIVERABLE[kind]
@@ -96,6 +98,13 @@ def _undeliverable(
             core.NewEvent(lead, event_type, data, actor=esp_name, occurred_at=event.timestamp)
             for lead in _leads_by_email(address)
         )
+
+
+def _soft(event: AnymailTrackingEvent) -> bool:
+    """Postmark reports a full or disabled mailbox as a "SoftBounce", which anymail calls a
+    bounce: the address exists, so it is not suppressed (a hard bounce follows if it dies)."""
+    esp_event = event.esp_event
+    return isinstance(esp_event, dict) and esp_event.get("Type") == "SoftBounce"
 
 
 def _unsubscribed(address: str, event: AnymailTrackingEvent, esp_name: str) -> None:

@@ -183,8 +183,9 @@ def test_a_provider_refusing_an_invalid_address_counts_as_a_bounce(ann):
     assert len(events(ann, "email.bounced")) == 1
 
 
-def test_a_delayed_delivery_suppresses_nothing(ann):
-    postmark(TRACKING, bounce("ann@analytical.example", kind="Transient"))
+@pytest.mark.parametrize("kind", ["Transient", "SoftBounce"])
+def test_a_delayed_delivery_or_a_full_mailbox_suppresses_nothing(ann, kind):
+    postmark(TRACKING, bounce("ann@analytical.example", kind=kind))
 
     assert not Suppression.objects.exists()
     assert not ann.events.exists()
