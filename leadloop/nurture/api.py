@@ -2,7 +2,7 @@
 session (Django's CSRF check applies to anything but GET)."""
 
 from django.http import HttpRequest
-from ninja import Router, Status
+from ninja import Router, Schema, Status
 from ninja.security import django_auth
 
 from leadloop.nurture.models import Workflow
@@ -11,9 +11,14 @@ from leadloop.nurture.report import workflow_report
 router = Router(tags=["nurture"])
 
 
+class ErrorsOut(Schema):
+    errors: list[dict]
+
+
 @router.get(
     "/workflows/{workflow_id}/report",
     auth=django_auth,
+    response={200: dict, 403: ErrorsOut, 404: ErrorsOut},
     summary="A workflow's report",
     description=(
         "Enrolled, active, completed, exited by reason, failed and converted; per published "

@@ -164,7 +164,7 @@ DEMO_REQUEST = ReadyMade(
         _email(DEMO_CONFIRMATION),
         {
             "do": "create_task",
-            "title": "Demo request: call {{ lead.first_name }} and book the walkthrough",
+            "title": "Demo request: call {{ lead.first_name|default:lead.email }} and book the walkthrough",
             "due_in": {"hours": 1},
         },
         {"do": "wait", "days": 2},
@@ -180,7 +180,7 @@ DEMO_REQUEST = ReadyMade(
             "label": "escalate",
             "do": "notify_owner",
             "text": (
-                "{{ lead.first_name }} {{ lead.last_name }} asked for a walkthrough four days ago "
+                "{{ lead.first_name|default:lead.email }} {{ lead.last_name }} asked for a walkthrough four days ago "
                 "and has just looked at the pricing page again. A call today is well timed."
             ),
         },
@@ -378,7 +378,7 @@ FOLLOW_UP = ReadyMade(
         _email(REP_OUTREACH),
         {
             "do": "create_task",
-            "title": "Call {{ lead.first_name }}: a week in nurture, personal follow-up",
+            "title": "Call {{ lead.first_name|default:lead.email }}: a week in nurture, personal follow-up",
             "due_in": {"days": 1},
         },
     ],
@@ -469,7 +469,7 @@ CLEANPRO_QUOTE = ReadyMade(
         _email(QUOTE_CONFIRMATION),
         {
             "do": "create_task",
-            "title": "Call {{ lead.first_name }} about their cleaning quote",
+            "title": "Call {{ lead.first_name|default:lead.email }} about their cleaning quote",
             "due_in": {"hours": 2},
         },
         {"do": "wait", "hours": 3},
@@ -496,7 +496,8 @@ CLEANPRO_QUOTE = ReadyMade(
             "label": "no-answer",
             "do": "send_sms",
             "text": (
-                "Hi {{ lead.first_name }}, it's {{ owner.name|default:'CleanPro' }} from CleanPro. "
+                "Hi {{ lead.first_name|default:'there' }}, it's {{ owner.name|default:'the team' }} "
+                "at CleanPro. "
                 "We tried to reach you about your cleaning quote. Here is a link to book a time "
                 "that works for you: " + BOOKING + " Reply STOP to opt out."
             ),
@@ -569,7 +570,7 @@ STALLED_DEAL = ReadyMade(
         {"do": "wait", "days": 3},
         {
             "do": "create_task",
-            "title": "Stalled deal: call {{ lead.first_name }} (no activity for three weeks)",
+            "title": "Stalled deal: call {{ lead.first_name|default:lead.email }} (no activity for three weeks)",
             "due_in": {"days": 1},
         },
         {"do": "wait", "days": 4},

@@ -2,6 +2,7 @@
 step runs, messages opened and clicked, a goal exit and a lead who became a customer. Every
 figure is checked exactly, and the report costs the same few queries however many leads."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -206,3 +207,29 @@ def test_the_report_takes_five_queries_however_many_leads(history, django_assert
     with django_assert_num_queries(5):
         report = workflow_report(history.workflow)
     assert step(report, 1, 0)["taken"] == 9
+
+
+def test_the_api_gives_staff_the_report(history, admin_client):
+    response = admin_client.get(f"/api/v1/workflows/{history.workflow.pk}/report")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body == json_round_trip(workflow_report(history.workflow))
+    assert body["exited_by_reason"] == {"unsubscribed": 2, "goal": 1}
+
+
+def test_the_api_refuses_anonymous_and_non_staff_users(history, client, django_user_model):
+    url = f"/api/v1/workflows/{history.workflow.pk}/report"
+    assert client.get(url).status_code == 401
+
+    rep = django_user_model.objects.create_user("rep", password="pw", is_staff=False)
+    client.force_login(rep)
+    assert client.get(url).status_code == 403
+
+
+def test_the_api_says_so_when_there_is_no_such_workflow(admin_client):
+    assert admin_client.get("/api/v1/workflows/999999/report").status_code == 404
+
+
+def json_round_trip(data: dict) -> dict:
+    return json.loads(json.dumps(data))
