@@ -30,6 +30,7 @@ ACTIVE = Q(status=EnrollmentStatus.ACTIVE)
 EXITS = {
     "email.unsubscribed": "unsubscribed",
     "email.replied": "replied",
+    "sms.replied": "replied",
     "email.bounced": "email bounced",
     "email.complained": "marked as spam",
     "sms.opted_out": "opted out of SMS",
