@@ -1,6 +1,9 @@
 """A form submission reaches its workflow's first step in the worker's next pass, and the
 message it sends carries tracking, an unsubscribe link and the RFC 8058 headers."""
 
+import time
+from datetime import timedelta
+
 import pytest
 from django.core import mail
 
@@ -51,3 +54,21 @@ def test_a_captured_lead_gets_the_first_email_in_the_next_pass(welcome, api):
     assert "https://cleanpro.example/guide" not in html
     assert email.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "/n/u/" in email.body
+
+
+def test_the_first_email_reaches_a_real_mail_server_within_a_second_of_the_capture(
+    welcome, api, smtp
+):
+    """Issue 6's speed: POST /api/v1/leads, one worker pass, and the first step's email is at
+    the SMTP server, all inside a second."""
+    started = time.monotonic()
+    assert api({"email": "ben@analytical.example", "first_name": "Ben"}).status_code == 201
+    journey.follow_up()
+    elapsed = time.monotonic() - started
+
+    [email] = smtp.to("ben@analytical.example")
+    assert elapsed < 1.0, f"{elapsed:.3f} s"
+    assert email["Subject"] == "Welcome, Ben"
+    message = Message.objects.get(kind="nurture")
+    assert email["Message-ID"] == f"<{message.key}@leadloop>"
+    assert message.sent_at - message.lead.captured_at < timedelta(seconds=1)
