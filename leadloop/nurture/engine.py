@@ -267,13 +267,9 @@ class Walk:
             "then": self.where(step.next),
             "on_timeout": self.where(step.on_timeout),
         }
-        # The position stays on this step until the event or the time-out moves it on.
-        return (
-            "waiting for " + step.event,
-            self.steps[self.enrollment.position].label or "",
-            (self.now + step.timeout.delta()),
-            "",
-        )
+        # The lead stays on this step until the event or the time-out moves it on.
+        waits_until = self.now + step.timeout.delta()
+        return Done(f"waiting for {step.event}", waits_until=waits_until, stays=True)
 
     def timed_out(self) -> None:
         self.enrollment.position = self.enrollment.waiting["on_timeout"]
