@@ -1,17 +1,19 @@
-"""`leadloop bench capture|quality|scoring|routing`: the benchmarks in leadloop/bench/. Each
+"""`leadloop bench capture|quality|scoring|routing|nurture`: the benchmarks in leadloop/bench/. Each
 builds its own throw-away installation, so it never touches the one this command is configured
 for."""
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from leadloop.bench import capture, quality, routing, scoring
+from leadloop.bench import capture, nurture, quality, routing, scoring
 
 
 class Command(BaseCommand):
     help = (
         "Benchmarks against a throw-away installation: `capture` drives POST /api/v1/leads; "
         "`quality` times validations and duplicate lookups with a million leads; `scoring` times "
-        "rescoring a million leads; `routing` times routing decisions and speed to lead end to end."
+        "rescoring a million leads; `routing` times routing decisions and speed to lead end to end; "
+        "`nurture` times segments at a million leads, workflow steps/s and submission to first "
+        "step."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -39,8 +41,15 @@ class Command(BaseCommand):
             )
         )
 
+        nurture.add_arguments(
+            benchmarks.add_parser(
+                "nurture",
+                help="segment evaluation at N leads, steps/s, and submission to first step",
+            )
+        )
+
     def handle(self, *, benchmark: str, **options) -> None:
-        modules = {"quality": quality, "scoring": scoring, "routing": routing}
+        modules = {"quality": quality, "scoring": scoring, "routing": routing, "nurture": nurture}
         module = modules.get(benchmark, capture)
         if not module.run_from_options(options):
             raise CommandError("the benchmark had errors (see above)")
