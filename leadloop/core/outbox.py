@@ -89,20 +89,24 @@ def queue(
 
 
 def send_due() -> int:
-    """The worker's pass: hand every due message over (emails on one SMTP connection)."""
+    """The worker's pass: hand every due message over (emails on one SMTP connection), and
+    say how many it tried. Each is claimed just before it is handed over, so a worker that
+    dies leaves at most the one in its hands in doubt; the rest stay pending for the next."""
     _give_up_on_lost_sends()
     due = Message.objects.filter(status=MessageStatus.PENDING, next_attempt_at__lte=timezone.now())
-    claimed = [message for message in due.order_by("pk")[:BATCH] if _claim(message)]
-    sendable = [message for message in claimed if not _withheld(message)]
-    emails = [m for m in sendable if m.channel == MessageChannel.EMAIL]
-    if emails:
-        _send_emails(emails)
-    for message in sendable:
-        if message.channel == MessageChannel.SMS:
-            _send_sms(message)
-        elif message.channel == MessageChannel.WEBHOOK:
-            _call_webhook(message)
-    return len(claimed)
+    batch = list(due.order_by("pk")[:BATCH])
+    emails = [message for message in batch if message.channel == MessageChannel.EMAIL]
+    handed = _send_emails(emails) if emails else 0
+    for message in batch:
+        if message.channel != MessageChannel.EMAIL and _take(message):
+            _send_sms(message) if message.channel == MessageChannel.SMS else _call_webhook(message)
+            handed += 1
+    return handed
+
+
+def _take(message: Message) -> bool:
+    """Claim the message as `sending`, unless a gate withholds it."""
+    return _claim(message) and not _withheld(message)
 
 
 def _claim(message: Message) -> bool:
@@ -137,16 +141,21 @@ def _give_up_on_lost_sends() -> None:
     )
 
 
-def _send_emails(messages: list[Message]) -> None:
+def _send_emails(messages: list[Message]) -> int:
     connection = get_connection()
     try:
         connection.open()
     except Exception as error:
-        for message in messages:
+        tried = [message for message in messages if _claim(message)]
+        for message in tried:
             _retry(message, error)
-        return
+        return len(tried)
+    handed = 0
     try:
         for message in messages:
+            if not _take(message):
+                continue
+            handed += 1
             try:
                 email = _email(message, connection)
                 connection.send_messages([email])
@@ -156,6 +165,7 @@ def _send_emails(messages: list[Message]) -> None:
                 _sent(message, _provider_id(email))
     finally:
         connection.close()
+    return handed
 
 
 def _email(message: Message, connection) -> EmailMultiAlternatives:

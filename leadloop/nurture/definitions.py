@@ -157,6 +157,7 @@ class SetStage(_Step):
 class AdjustScore(_Step):
     do: Literal["adjust_score"]
     points: int
+    group: Literal["fit", "engagement", "intent"] = "engagement"
     why: str = "a workflow step"
 
 

@@ -285,6 +285,7 @@ class Walk:
             self.lead.custom_fields[name] = step.value
             Lead.objects.filter(pk=self.lead.pk).update(custom_fields=self.lead.custom_fields)
         else:
+            setattr(self.lead, name, step.value)
             Lead.objects.filter(pk=self.lead.pk).update(**{name: step.value})
         core.record_event(self.lead, "lead.field_set", {"field": step.field, "value": step.value})
         return Done("set")
@@ -292,6 +293,12 @@ class Walk:
     def _do_set_stage(self, step: d.SetStage):
         core.move_stage(self.lead, step.stage, by="nurture", why=step.why)
         return Done(f"stage {step.stage}")
+
+    def _do_adjust_score(self, step: d.AdjustScore):
+        # Scoring adds the event's points to the lead's score and reacts to it with a rescore.
+        data = {"points": step.points, "group": step.group, "why": step.why}
+        core.record_event(self.lead, "score.adjusted", data, actor="nurture")
+        return Done(f"{step.points:+d} points")
 
     def _do_create_task(self, step: d.CreateTask):
         title = personalise.render(step.title, personalise.context_of(self.lead))

@@ -8,8 +8,9 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Q, TextField
 from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from leadloop.core import rows
@@ -237,7 +238,8 @@ def _in_state(trigger: d.Trigger):
         # catches up; each lead still enters once.
         day = timezone.now().date() - timedelta(days=trigger.offset_days)
         name = trigger.field.removeprefix("custom_fields.")
-        dated = Lead.objects.alias(when=KT(f"custom_fields__{name}"))
+        # As plain text: a key transform's own range lookups read the bound as JSON.
+        dated = Lead.objects.alias(when=Cast(KT(f"custom_fields__{name}"), TextField()))
         week_back = (day - timedelta(days=DATE_CATCH_UP_DAYS)).isoformat()
         return dated.filter(when__gte=week_back, when__lt=(day + timedelta(days=1)).isoformat())
     return None

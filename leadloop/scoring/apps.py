@@ -7,11 +7,13 @@ class ScoringConfig(AppConfig):
     verbose_name = "Scoring"
 
     def ready(self) -> None:
-        from leadloop.core import durable
-        from leadloop.scoring import rescoring
+        from leadloop.core import durable, reactions
+        from leadloop.scoring import rescoring, services
+        from leadloop.scoring.engine import ADJUSTED
 
         durable.register_sweep("scoring.rescore", rescoring.sweep)
         durable.register_sweep("scoring.retrain", retrain_if_due)
+        reactions.react("scoring.adjusted", {ADJUSTED}, services.rescore_adjusted)
 
 
 def retrain_if_due() -> int:

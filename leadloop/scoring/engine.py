@@ -8,6 +8,7 @@ from leadloop.core.models import Event, Lead
 from leadloop.scoring.models import ScoreGroup, ScoringRule
 
 SECONDS_PER_DAY = 86_400
+ADJUSTED = "score.adjusted"
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ def score_lead(
             drivers.append(
                 {"rule": rule.name, "group": rule.group, "points": rounded, "detail": detail}
             )
+    adjust(sums, drivers, [e for e in events if e.type == ADJUSTED])
     drivers.sort(key=lambda d: -abs(d["points"]))
     return Score(
         fit=round(sums[ScoreGroup.FIT]),
@@ -68,6 +70,22 @@ def score_lead(
         intent=round(sums[ScoreGroup.INTENT]),
         drivers=drivers,
     )
+
+
+def adjust(sums: dict[str, float], drivers: list[dict], adjustments: list) -> None:
+    """Points given by hand or by a workflow step (score.adjusted events: `points`, and the
+    `group`, engagement unless said), added after the rules, never decaying."""
+    by_group: dict[str, float] = {}
+    for event in adjustments:
+        group = event.data.get("group") or ScoreGroup.ENGAGEMENT
+        if group in sums:
+            by_group[group] = by_group.get(group, 0.0) + float(event.data.get("points") or 0)
+    for group, points in by_group.items():
+        if round(points):
+            sums[group] += points
+            drivers.append(
+                {"rule": "adjustments", "group": group, "points": round(points), "detail": ""}
+            )
 
 
 def _points(

@@ -29,7 +29,7 @@ from leadloop.core.conditions import (
 )
 from leadloop.core.facts import MISSING, fact
 from leadloop.core.models import Event, Lead, LifecycleStage, Quality
-from leadloop.scoring.engine import SECONDS_PER_DAY, ReadRule, Score
+from leadloop.scoring.engine import ADJUSTED, SECONDS_PER_DAY, ReadRule, Score, adjust
 from leadloop.scoring.models import (
     ScoreGroup,
     ScoringRequest,
@@ -54,6 +54,13 @@ def request_scoring(leads: Iterable[Lead], reason: str) -> None:
     (journey.follow_up) picks the requests up."""
     rows.insert(
         [ScoringRequest(lead=lead, reason=reason, next_attempt_at=timezone.now()) for lead in leads]
+    )
+
+
+def rescore_adjusted(events: list[Event]) -> None:
+    """A score.adjusted event (a workflow step, a person) asks for its lead's new score."""
+    request_scoring(
+        {event.lead_id: Lead(pk=event.lead_id) for event in events}.values(), "adjusted"
     )
 
 
@@ -248,6 +255,7 @@ class Batch:
             if rounded:
                 sums[group] += points
                 drivers.append({"rule": name, "group": group, "points": rounded, "detail": detail})
+        adjust(sums, drivers, by_type.get(ADJUSTED, []))
         drivers.sort(key=lambda d: -abs(d["points"]))
         return Score(
             fit=round(sums[ScoreGroup.FIT]),
