@@ -141,9 +141,18 @@ def _exit_on(events: list[Event]) -> None:
 
 
 def exit_all(lead_id: int, reason: str) -> int:
-    return Enrollment.objects.filter(ACTIVE, lead_id=lead_id).update(
+    """End the lead's active enrollments, each with a workflow.exited event."""
+    active = list(Enrollment.objects.filter(ACTIVE, lead_id=lead_id).select_related("workflow"))
+    Enrollment.objects.filter(pk__in=[e.pk for e in active]).update(
         status=EnrollmentStatus.EXITED, exit_reason=reason, finished_at=timezone.now(), due_at=None
     )
+    core.record_events(
+        core.NewEvent(
+            Lead(pk=lead_id), "workflow.exited", {"workflow": e.workflow.name, "reason": reason}
+        )
+        for e in active
+    )
+    return len(active)
 
 
 def _wake(events: list[Event]) -> None:
