@@ -16,8 +16,8 @@ from leadloop.core import durable, outbox
 from leadloop.core import services as core
 from leadloop.core.conditions import Condition, holds, parse_condition
 from leadloop.core.models import Lead, LifecycleStage, MessageChannel, Task
+from leadloop.nurture import compose, personalise, quiet
 from leadloop.nurture import definitions as d
-from leadloop.nurture import personalise, quiet, tracking
 from leadloop.nurture.models import (
     EmailTemplate,
     Enrollment,
@@ -206,28 +206,8 @@ class Walk:
             return Done("skipped: no email address")
         subject, text, html = self.email_content(step)
         key = self.message_key()
-        unsubscribe = tracking.unsubscribe_url(self.lead.pk, key)
-        extra = {"unsubscribe_url": unsubscribe}
-        context = personalise.context_of(self.lead, **extra)
-        html_body = personalise.render(html, context, html=True) if html else ""
-        text_body = personalise.render(text, context)
-        if not html_body:
-            html_body = personalise.render("{{ body|linebreaks }}", {"body": text_body}, html=True)
-        if unsubscribe not in text_body:
-            text_body += f"\n\nUnsubscribe: {unsubscribe}"
-        outbox.queue(
-            self.lead,
-            MessageChannel.EMAIL,
-            self.lead.email,
-            text_body,
-            kind="nurture",
-            to_lead=True,
-            marketing=True,
-            subject=personalise.render(subject, context),
-            html=tracking.tracked_html(html_body, key, unsubscribe),
-            headers=tracking.unsubscribe_headers(unsubscribe),
-            origin=self.origin(),
-            key=key,
+        compose.queue_marketing_email(
+            self.lead, subject, text, html, kind="nurture", origin=self.origin(), key=key
         )
         return Done("queued", key=key)
 
