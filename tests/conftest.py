@@ -14,6 +14,7 @@ from leadloop.capture import services as capture
 from leadloop.capture.models import Form
 from leadloop.core import services as core
 from tests import dns_server
+from tests.mail_server import free_port, point_email_at, serve_smtp
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 
@@ -62,3 +63,20 @@ def api(source_key: str):
         )
 
     return post
+
+
+@pytest.fixture
+def smtp(settings):
+    """A real SMTP server on a free loopback port, and Django's SMTP backend pointed at it."""
+    inbox, controller = serve_smtp(free_port())
+    point_email_at(settings, inbox.port)
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_down(settings) -> int:
+    """Django's SMTP backend pointed at a loopback port where nothing listens (yet)."""
+    port = free_port()
+    point_email_at(settings, port)
+    return port

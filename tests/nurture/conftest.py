@@ -21,7 +21,7 @@ from leadloop.compliance.models import Consent, ConsentChannel
 from leadloop.core.models import Lead
 from leadloop.nurture import engine, services
 from leadloop.nurture.models import Workflow
-from tests.routing.conftest import free_port, point_email_at, serve_smtp, text_of
+from tests.mail_server import text_of
 
 # A Monday morning in March, before any daylight-saving change on either side of the Atlantic.
 MONDAY_10 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -35,15 +35,6 @@ def fresh_caches():
     sequences), so each test starts with both forgotten."""
     engine._parsed.clear()
     services.forget_watched_types()
-
-
-@pytest.fixture
-def smtp(settings):
-    """A real SMTP server on a free loopback port, and Django's SMTP backend pointed at it."""
-    inbox, controller = serve_smtp(free_port())
-    point_email_at(settings, inbox.port)
-    yield inbox
-    controller.stop()
 
 
 @pytest.fixture

@@ -23,18 +23,9 @@ from leadloop.core.models import Lead, Message, MessageStatus
 from leadloop.core.types import ConsentGiven
 from leadloop.nurture import broadcasts
 from leadloop.nurture.models import Broadcast, BroadcastStatus, EmailTemplate, Segment
-from tests.routing.conftest import free_port, point_email_at, serve_smtp, text_of
+from tests.mail_server import text_of
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def smtp(settings):
-    """A real SMTP server on a free loopback port, and Django's SMTP backend pointed at it."""
-    inbox, controller = serve_smtp(free_port())
-    point_email_at(settings, inbox.port)
-    yield inbox
-    controller.stop()
 
 
 def _lead(name: str, country: str = "US", email: str | None = None) -> Lead:

@@ -19,8 +19,8 @@ from django.utils import timezone
 from leadloop.core.models import Message, MessageStatus
 from leadloop.nurture import services
 from leadloop.nurture.models import Enrollment, EnrollmentStatus
+from tests.mail_server import Inbox, free_port
 from tests.nurture.conftest import a_lead, make_workflow, message_ids
-from tests.routing.conftest import Inbox, free_port
 from tests.routing.test_restart import database_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

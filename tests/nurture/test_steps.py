@@ -19,6 +19,7 @@ from leadloop.nurture.models import (
     SegmentMember,
     StepRun,
 )
+from tests.mail_server import text_of
 from tests.nurture.conftest import (
     MONDAY_10,
     a_lead,
@@ -28,7 +29,6 @@ from tests.nurture.conftest import (
     settle,
     unsubscribe_link_of,
 )
-from tests.routing.conftest import text_of
 
 pytestmark = pytest.mark.django_db
 

@@ -12,6 +12,7 @@ from leadloop.core import outbox
 from leadloop.core.models import Event, Message, MessageChannel, MessageStatus
 from leadloop.nurture import services
 from leadloop.nurture.models import Enrollment, EnrollmentStatus
+from tests.mail_server import text_of
 from tests.nurture.conftest import (
     a_lead,
     click_links_of,
@@ -22,7 +23,6 @@ from tests.nurture.conftest import (
     settle,
     unsubscribe_link_of,
 )
-from tests.routing.conftest import text_of
 
 pytestmark = pytest.mark.django_db
 

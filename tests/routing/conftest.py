@@ -1,19 +1,15 @@
-"""Routing's cast and its peers: reps and teams made in one line, a real SMTP server (aiosmtpd)
-on loopback that keeps every message it receives, and a fixed working morning to route in.
+"""Routing's cast and its peers: reps and teams made in one line, and a fixed working morning
+to route in (the SMTP server is tests/mail_server.py's).
 
 The people, by role:
 - `boss`: the first superuser, who takes what no rule places (the fallback owner);
 - reps made by `rep("rita")`: a user rita@reps.example with a Rep, 09:00-17:00 UTC, Mon-Fri;
 - a team's manager, alerted when a lead waits past its SLA."""
 
-import email
-import email.policy
-import socket
 from datetime import UTC, datetime, time
 
 import pytest
 import time_machine
-from aiosmtpd.controller import Controller
 from django.contrib.auth import get_user_model
 
 from leadloop.core.models import Lead
@@ -23,67 +19,6 @@ from leadloop.routing.models import AssignmentRule, Membership, Rep, Team
 MONDAY_10 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 ALL_WEEK = "Mon,Tue,Wed,Thu,Fri,Sat,Sun"
 ALL_DAY = {"work_days": ALL_WEEK, "work_starts": time(0), "work_ends": time(23, 59, 59, 999999)}
-
-
-def free_port() -> int:
-    """A port nothing listens on (once the probe socket is closed)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Inbox:
-    """What the SMTP server received, each an email.message.EmailMessage."""
-
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-        self.port = 0
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        raw = envelope.original_content or envelope.content
-        self.messages.append(email.message_from_bytes(raw, policy=email.policy.default))
-        return "250 OK"
-
-    def to(self, address: str) -> list[email.message.EmailMessage]:
-        return [m for m in self.messages if address in str(m["To"])]
-
-
-def text_of(message: email.message.EmailMessage, subtype: str = "plain") -> str:
-    return message.get_body(preferencelist=(subtype,)).get_content()
-
-
-def serve_smtp(port: int) -> tuple[Inbox, Controller]:
-    """A real SMTP server on 127.0.0.1:`port`, started; stop its controller when done."""
-    inbox = Inbox()
-    inbox.port = port
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    return inbox, controller
-
-
-def point_email_at(settings, port: int) -> None:
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = port
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_TIMEOUT = 5
-
-
-@pytest.fixture
-def smtp(settings):
-    """A real SMTP server on a free loopback port, and Django's SMTP backend pointed at it."""
-    inbox, controller = serve_smtp(free_port())
-    point_email_at(settings, inbox.port)
-    yield inbox
-    controller.stop()
-
-
-@pytest.fixture
-def smtp_down(settings) -> int:
-    """Django's SMTP backend pointed at a loopback port where nothing listens (yet)."""
-    port = free_port()
-    point_email_at(settings, port)
-    return port
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from leadloop.core.models import Lead, Message, MessageStatus
 from leadloop.core.types import ConsentGiven
 from leadloop.routing import services
 from leadloop.routing.models import NoticeKind, RoutingSettings
-from tests.routing.conftest import MONDAY_10, a_lead, make_rule, serve_smtp
+from tests.mail_server import serve_smtp
+from tests.routing.conftest import MONDAY_10, a_lead, make_rule
 
 pytestmark = pytest.mark.django_db
 

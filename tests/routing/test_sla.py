@@ -17,7 +17,8 @@ from leadloop.routing.models import (
     TimerKind,
     TimerStatus,
 )
-from tests.routing.conftest import MONDAY_10, a_lead, make_rule, make_team, text_of
+from tests.mail_server import text_of
+from tests.routing.conftest import MONDAY_10, a_lead, make_rule, make_team
 
 pytestmark = pytest.mark.django_db
 

@@ -21,7 +21,8 @@ from leadloop.routing.models import (
     SlaTimer,
 )
 from leadloop.scoring.models import ScoringRule
-from tests.routing.conftest import ALL_DAY, make_rule, make_team, text_of
+from tests.mail_server import text_of
+from tests.routing.conftest import ALL_DAY, make_rule, make_team
 
 pytestmark = pytest.mark.django_db
 
