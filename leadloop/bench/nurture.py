@@ -24,7 +24,6 @@ Issue 6's figures, each part on a throw-away installation (a fresh LEADLOOP_HOME
 import argparse
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -336,24 +335,12 @@ def setup_child() -> None:
 def first_step(posts: int, database_url: str | None, out) -> bool:
     from leadloop.bench.capture import lead_payload
     from leadloop.bench.routing import percentile, smtp_server
-    from leadloop.bench.server import Server, run_leadloop
+    from leadloop.bench.server import Server, mailing_env, run_leadloop
 
     home = Path(tempfile.mkdtemp(prefix="leadloop-bench-nurture-"))
     try:
         with smtp_server() as (inbox, smtp_port):
-            env = _env(home, database_url)
-            for name in ("EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD", "EMAIL_USE_TLS"):
-                env.pop(name, None)
-            env.update(
-                {
-                    "LEADLOOP_DNS": "off",
-                    "LEADLOOP_ADMIN_PASSWORD": secrets.token_urlsafe(12),
-                    "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-                    "EMAIL_HOST": "127.0.0.1",
-                    "EMAIL_PORT": str(smtp_port),
-                    "EMAIL_TIMEOUT": "10",
-                }
-            )
+            env = mailing_env(_env(home, database_url), smtp_port)
             run_leadloop(env, "migrate", "--verbosity", "0")
             key = json.loads(_run_child(env, "setup"))
             with Server(env, home / "serve.log", worker=True) as server:

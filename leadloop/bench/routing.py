@@ -26,7 +26,6 @@ import http.client
 import json
 import os
 import random
-import secrets
 import shutil
 import subprocess
 import sys
@@ -723,24 +722,12 @@ def report(run: Run, leads: dict[str, list], inbox: Inbox, out, save: str = "") 
 
 def speed_to_lead(options: "Options", database_url: str | None, out) -> bool:
     from leadloop.bench.quality import _env
-    from leadloop.bench.server import Server, run_leadloop
+    from leadloop.bench.server import Server, mailing_env, run_leadloop
 
     home = Path(tempfile.mkdtemp(prefix="leadloop-bench-routing-"))
     try:
         with smtp_server() as (inbox, smtp_port):
-            env = _env(home, database_url)
-            for name in ("EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD", "EMAIL_USE_TLS"):
-                env.pop(name, None)
-            env.update(
-                {
-                    "LEADLOOP_DNS": "off",
-                    "LEADLOOP_ADMIN_PASSWORD": secrets.token_urlsafe(12),
-                    "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-                    "EMAIL_HOST": "127.0.0.1",
-                    "EMAIL_PORT": str(smtp_port),
-                    "EMAIL_TIMEOUT": "10",
-                }
-            )
+            env = mailing_env(_env(home, database_url), smtp_port)
             run_leadloop(env, "migrate", "--verbosity", "0")
             keys = list(json.loads(_run_child(env, "setup")).values())
             server = Server(env, home / "serve.log", worker=True)

@@ -3,6 +3,7 @@ tests: gunicorn with several processes is what production runs, so that is what 
 It runs `--no-worker` unless asked for the worker too (the routing benchmark's speed to lead)."""
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -38,6 +39,21 @@ def run_leadloop(env: dict[str, str], *args: str, timeout: float = 120.0) -> str
     if done.returncode != 0:
         raise RuntimeError(f"leadloop {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
+
+
+def mailing_env(env: dict[str, str], smtp_port: int) -> dict[str, str]:
+    """`env` for a server that sends its email to a loopback SMTP server on `smtp_port`
+    (no login, no TLS) and checks no DNS, with a fresh admin password."""
+    for name in ("EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD", "EMAIL_USE_TLS"):
+        env.pop(name, None)
+    return env | {
+        "LEADLOOP_DNS": "off",
+        "LEADLOOP_ADMIN_PASSWORD": secrets.token_urlsafe(12),
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(smtp_port),
+        "EMAIL_TIMEOUT": "10",
+    }
 
 
 def add_source(env: dict[str, str], name: str) -> str:
