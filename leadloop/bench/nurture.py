@@ -33,6 +33,7 @@ import urllib.request
 from pathlib import Path
 
 from leadloop.bench.quality import DEFAULT_POSTGRES, FREE_MAIL, Population, _env, _home
+from leadloop.bench.server import run_child, stream_child
 
 DEFAULT_LEADS = 1_000_000
 DEFAULT_ENROLLMENTS = 100_000
@@ -342,7 +343,7 @@ def first_step(posts: int, database_url: str | None, out) -> bool:
         with smtp_server() as (inbox, smtp_port):
             env = mailing_env(_env(home, database_url), smtp_port)
             run_leadloop(env, "migrate", "--verbosity", "0")
-            key = json.loads(_run_child(env, "setup"))
+            key = json.loads(run_child("nurture", env, "setup"))
             with Server(env, home / "serve.log", worker=True) as server:
                 import random
 
@@ -393,34 +394,6 @@ def first_step(posts: int, database_url: str | None, out) -> bool:
     return len(delays) == posts
 
 
-def _run_child(env: dict[str, str], *args: str, timeout: float = 300) -> str:
-    done = subprocess.run(  # noqa: S603 (our own argument list, no shell)
-        [sys.executable, "-m", "leadloop.bench.nurture", "--child", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"the {args[0]} child failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout.strip().splitlines()[-1]
-
-
-# --------------------------------------------------------------------------------------------
-# The command
-
-
-def _stream_child(args: list[str], env: dict[str, str], out) -> bool:
-    command = [sys.executable, "-m", "leadloop.bench.nurture", "--child", *args]
-    with subprocess.Popen(  # noqa: S603 (our own argument list, no shell)
-        command, env=env, stdout=subprocess.PIPE, text=True, bufsize=1
-    ) as process:
-        for line in process.stdout:
-            out.write(line)
-            out.flush()
-    return process.returncode == 0
-
-
 def run(options: dict, out=sys.stdout) -> bool:
     from leadloop.bench.capture import postgres_database
 
@@ -432,10 +405,14 @@ def run(options: dict, out=sys.stdout) -> bool:
     base = options["postgres_url"].rstrip("/")
     if not options["no_segments"]:
         with _home() as home:
-            ok &= _stream_child(["segments", str(options["leads"])], _env(home, None), out)
+            ok &= stream_child(
+                "nurture", ["segments", str(options["leads"])], _env(home, None), out
+            )
         if options["postgres"]:
             with _home() as home, postgres_database(base) as url:
-                ok &= _stream_child(["segments", str(options["leads"])], _env(home, url), out)
+                ok &= stream_child(
+                    "nurture", ["segments", str(options["leads"])], _env(home, url), out
+                )
     if not options["no_steps"]:
         print(
             f"\nSteps per second: {STEPS[0]['do']}, wait 1 day, set_field; half the "
@@ -452,10 +429,10 @@ def run(options: dict, out=sys.stdout) -> bool:
             args = ["steps", str(options["enrollments"]), str(workers)]
             with _home() as home:
                 if server is None:
-                    ok &= _stream_child(args, _env(home, None), out)
+                    ok &= stream_child("nurture", args, _env(home, None), out)
                     continue
                 with postgres_database(server) as url:
-                    ok &= _stream_child(args, _env(home, url), out)
+                    ok &= stream_child("nurture", args, _env(home, url), out)
     if not options["no_first_step"]:
         ok &= first_step(options["posts"], None, out)
         if options["postgres"]:

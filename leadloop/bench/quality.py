@@ -28,7 +28,6 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from leadloop.bench.dns import start_dns
+from leadloop.bench.server import stream_child
 
 DEFAULT_LEADS = 1_000_000
 DEFAULT_LOOKUPS = 2000
@@ -119,15 +119,17 @@ def run(options: Options, out=sys.stdout) -> bool:
     ok = True
     if options.validations:
         with _home() as home:
-            ok &= _child(["validations", *_quiet_args(options)], _env(home, None), out)
+            ok &= stream_child(
+                "quality", ["validations", *_quiet_args(options)], _env(home, None), out
+            )
     if options.sqlite:
         with _home() as home:
-            ok &= _child(_lookup_args(options), _env(home, None), out)
+            ok &= stream_child("quality", _lookup_args(options), _env(home, None), out)
     if options.postgres:
         from leadloop.bench.capture import postgres_database
 
         with _home() as home, postgres_database(options.postgres_url) as database_url:
-            ok &= _child(_lookup_args(options), _env(home, database_url), out)
+            ok &= stream_child("quality", _lookup_args(options), _env(home, database_url), out)
     return ok
 
 
@@ -164,23 +166,6 @@ def _env(home: Path, database_url: str | None) -> dict[str, str]:
     if database_url:
         env["DATABASE_URL"] = database_url
     return env
-
-
-def _child(args: list[str], env: dict[str, str], out) -> bool:
-    command = [sys.executable, "-m", "leadloop.bench.quality", "--child", *args]
-    with subprocess.Popen(  # noqa: S603 (our own argument list, no shell)
-        command, env=env, stdout=subprocess.PIPE, text=True, bufsize=1
-    ) as child:
-        for line in child.stdout:
-            out.write(line)
-            out.flush()
-    if child.returncode != 0:
-        print(f"  (the {args[0]} part failed: exit status {child.returncode})", file=out)
-    return child.returncode == 0
-
-
-# --------------------------------------------------------------------------------------------
-# Test data: people, email addresses, phone numbers.
 
 
 @functools.cache

@@ -27,7 +27,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,6 +37,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+
+from leadloop.bench.server import run_child, stream_child
 
 DEFAULT_LEADS = 1000  # posted per end-to-end run
 DEFAULT_DECISIONS = 2000  # timed decisions
@@ -640,19 +641,6 @@ def setup_child() -> None:
     print(json.dumps(build_cast(timezone.now())))
 
 
-def _run_child(env: dict[str, str], *args: str, timeout: float = 300) -> str:
-    done = subprocess.run(  # noqa: S603 (our own argument list, no shell)
-        [sys.executable, "-m", "leadloop.bench.routing", "--child", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"the {args[0]} child failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout.strip().splitlines()[-1]
-
-
 def percentile(values: list[float], p: float) -> float:
     """Nearest rank, as load.RunResult's."""
     ordered = sorted(values)
@@ -729,7 +717,7 @@ def speed_to_lead(options: "Options", database_url: str | None, out) -> bool:
         with smtp_server() as (inbox, smtp_port):
             env = mailing_env(_env(home, database_url), smtp_port)
             run_leadloop(env, "migrate", "--verbosity", "0")
-            keys = list(json.loads(_run_child(env, "setup")).values())
+            keys = list(json.loads(run_child("routing", env, "setup")).values())
             server = Server(env, home / "serve.log", worker=True)
             with server:
                 return _speed_runs(server, keys, inbox, options, env, out)
@@ -773,7 +761,7 @@ def _speed_runs(server, keys: list[str], inbox: Inbox, options: "Options", env, 
         )
         runs.append(run)
         time.sleep(1.0)  # the owner notices sent after the last acknowledgement
-    leads = {row[0]: row for row in json.loads(_run_child(env, "read"))}
+    leads = {row[0]: row for row in json.loads(run_child("routing", env, "read"))}
     ok = True
     for run in runs:
         ok &= report(run, leads, inbox, out, options.save)
@@ -825,7 +813,7 @@ def run(options: Options, out=sys.stdout) -> bool:
         if not options.skip_decisions:
             with _home() as home, database as database_url:
                 args = ["decisions", str(options.decisions), str(options.existing)]
-                ok &= _stream_child(args, _env(home, database_url), out)
+                ok &= stream_child("routing", args, _env(home, database_url), out)
             database = postgres_database(base) if base else _nothing()
         if not options.skip_speed:
             with database as database_url:
@@ -836,17 +824,6 @@ def run(options: Options, out=sys.stdout) -> bool:
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield None
-
-
-def _stream_child(args: list[str], env: dict[str, str], out) -> bool:
-    command = [sys.executable, "-m", "leadloop.bench.routing", "--child", *args]
-    with subprocess.Popen(  # noqa: S603 (our own argument list, no shell)
-        command, env=env, stdout=subprocess.PIPE, text=True, bufsize=1
-    ) as process:
-        for line in process.stdout:
-            out.write(line)
-            out.flush()
-    return process.returncode == 0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -17,7 +17,6 @@ afterwards), a child process:
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from leadloop.bench.quality import (
     lead_rows,
     mix,
 )
+from leadloop.bench.server import stream_child
 
 DEFAULT_LEADS = 1_000_000
 TARGET_SECONDS = 60.0
@@ -313,22 +313,11 @@ def run(leads: int, batch_size: int, postgres: bool, postgres_url: str, out=sys.
     )
     args = ["--leads", str(leads), "--batch-size", str(batch_size)]
     with _home() as home:
-        ok = _child(args, _env(home, None), out)
+        ok = stream_child("scoring", args, _env(home, None), out)
     if postgres:
         with _home() as home, postgres_database(postgres_url) as database_url:
-            ok &= _child(args, _env(home, database_url), out)
+            ok &= stream_child("scoring", args, _env(home, database_url), out)
     return ok
-
-
-def _child(args: list[str], env: dict[str, str], out) -> bool:
-    command = [sys.executable, "-m", "leadloop.bench.scoring", "--child", *args]
-    with subprocess.Popen(  # noqa: S603 (our own argument list, no shell)
-        command, env=env, stdout=subprocess.PIPE, text=True, bufsize=1
-    ) as process:
-        for line in process.stdout:
-            out.write(line)
-            out.flush()
-    return process.returncode == 0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -41,6 +41,36 @@ def run_leadloop(env: dict[str, str], *args: str, timeout: float = 120.0) -> str
     return done.stdout
 
 
+def stream_child(module: str, args: list[str], env: dict[str, str], out) -> bool:
+    """Run `python -m leadloop.bench.<module> --child ARGS`, copying its output to `out` as
+    it comes; whether it succeeded (a failure is also said in `out`)."""
+    command = [sys.executable, "-m", f"leadloop.bench.{module}", "--child", *args]
+    with subprocess.Popen(  # noqa: S603 (our own argument list, no shell)
+        command, env=env, stdout=subprocess.PIPE, text=True, bufsize=1
+    ) as child:
+        for line in child.stdout:
+            out.write(line)
+            out.flush()
+    if child.returncode != 0:
+        print(f"  (the {args[0]} part failed: exit status {child.returncode})", file=out)
+    return child.returncode == 0
+
+
+def run_child(module: str, env: dict[str, str], *args: str, timeout: float = 300) -> str:
+    """Run `python -m leadloop.bench.<module> --child ARGS` to completion and return the last
+    line it printed (its answer)."""
+    done = subprocess.run(  # noqa: S603 (our own argument list, no shell)
+        [sys.executable, "-m", f"leadloop.bench.{module}", "--child", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the {args[0]} child failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout.strip().splitlines()[-1]
+
+
 def mailing_env(env: dict[str, str], smtp_port: int) -> dict[str, str]:
     """`env` for a server that sends its email to a loopback SMTP server on `smtp_port`
     (no login, no TLS) and checks no DNS, with a fresh admin password."""
