@@ -8,13 +8,14 @@ from typing import Literal
 
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
+from django.utils import timezone
 from ninja import Router, Schema, Status
 from ninja.security import django_auth
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from leadloop.core.models import Lead
 from leadloop.routing import services
-from leadloop.routing.models import ContactChannel, ContactOutcome
+from leadloop.routing.models import CLOCK_SKEW, ContactChannel, ContactOutcome
 
 router = Router(tags=["routing"])
 
@@ -24,6 +25,13 @@ class AttemptIn(Schema):
     outcome: Literal[tuple(ContactOutcome.values)]  # type: ignore[valid-type]
     note: str = Field(default="", max_length=5000)
     attempted_at: datetime | None = None
+
+    @field_validator("attempted_at")
+    @classmethod
+    def _not_in_the_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value > timezone.now() + CLOCK_SKEW:
+            raise ValueError("an attempt cannot be in the future")
+        return value
 
 
 class AttemptOut(Schema):

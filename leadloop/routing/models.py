@@ -2,7 +2,7 @@
 ordered assignment rules, and the durable work of routing (assignment requests and SLA timers),
 each a row with a status and a due time. Routing's messages are core.Message rows."""
 
-from datetime import time
+from datetime import time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -13,6 +13,8 @@ from django.utils import timezone
 from leadloop.core.conditions import parse_condition
 from leadloop.core.models import Lead, WorkStatus
 
+# How far ahead of this server a caller's clock may be when it reports a contact attempt.
+CLOCK_SKEW = timedelta(minutes=5)
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 
@@ -319,6 +321,10 @@ class ContactAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} to lead {self.lead_id}: {self.get_outcome_display()}"
+
+    def clean(self) -> None:
+        if self.attempted_at and self.attempted_at > timezone.now() + CLOCK_SKEW:
+            raise ValidationError({"attempted_at": "An attempt cannot be in the future."})
 
 
 class NoticeKind(models.TextChoices):

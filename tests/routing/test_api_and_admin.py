@@ -55,6 +55,20 @@ def test_an_unknown_outcome_is_a_clear_422(rep_client, rep_user):
     assert not ContactAttempt.objects.exists()
 
 
+def test_an_attempt_in_the_future_is_refused_and_the_clock_keeps_running(rep_client, rep_user):
+    lead = Lead.objects.create(email="ada@analytical.example", owner=rep_user)
+
+    answer = rep_client.post(
+        f"/api/v1/leads/{lead.pk}/contact-attempts",
+        {"channel": "call", "outcome": "reached", "attempted_at": "2099-01-01T00:00:00Z"},
+        content_type="application/json",
+    )
+
+    assert answer.status_code == 422
+    assert "future" in answer.json()["errors"][0]["message"]
+    assert Lead.objects.get().first_contact_at is None
+
+
 def test_a_rep_cannot_touch_someone_elses_lead(rep_client):
     other = get_user_model().objects.create_user("otto")
     lead = Lead.objects.create(email="ada@analytical.example", owner=other)
