@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "leadloop.routing",
     "leadloop.nurture",
     "leadloop.capture",
+    "leadloop.crm",
     "leadloop.demo",
 ]
 
@@ -128,6 +129,10 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+LOGIN_URL = "crm:login"
+LOGIN_REDIRECT_URL = "crm:home"
+LOGOUT_REDIRECT_URL = "crm:login"
 
 STATIC_URL = "static/"
 STATIC_ROOT = HOME / "static"

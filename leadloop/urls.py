@@ -8,7 +8,8 @@ from leadloop.core.views import floor_insert, health
 from leadloop.nurture import inbound
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", RedirectView.as_view(url="/app/", permanent=False)),
+    path("", include("leadloop.crm.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("healthz", health, name="health"),

@@ -1,5 +1,6 @@
 """Consent is evidence, not a flag: what the person saw, on which page, and what they agreed to."""
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -67,3 +68,24 @@ class Suppression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.address} ({self.get_reason_display()})"
+
+
+class AccessLog(models.Model):
+    """Who looked at a person's details, or exported them, and when: the record a privacy
+    request or an audit asks for. Written by the sales workspace; never edited."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    lead = models.ForeignKey(
+        Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="access_log"
+    )
+    what = models.CharField(max_length=100, help_text="The page or export that showed the data")
+    count = models.PositiveIntegerField(default=1, help_text="People shown (an export: many)")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        indexes = [models.Index(fields=["lead", "occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} viewed {self.what} at {self.occurred_at:%Y-%m-%d %H:%M}"

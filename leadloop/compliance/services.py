@@ -2,9 +2,16 @@
 
 from collections.abc import Iterable
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from leadloop.compliance.models import Consent, ConsentChannel, Suppression, SuppressionReason
+from leadloop.compliance.models import (
+    AccessLog,
+    Consent,
+    ConsentChannel,
+    Suppression,
+    SuppressionReason,
+)
 from leadloop.core import rows
 from leadloop.core import services as core
 from leadloop.core.models import Lead, Message
@@ -92,3 +99,16 @@ def _refused(lead_id: int, channel: str) -> bool:
         .first()
     )
     return latest is not None and not latest.granted
+
+
+def log_access(
+    user: AbstractBaseUser,
+    what: str,
+    lead: Lead | None = None,
+    count: int = 1,
+    ip: str | None = None,
+) -> AccessLog:
+    """Record that `user` was shown a person's details (`lead`) or an export of `count` people."""
+    return AccessLog.objects.create(
+        user=user, lead=lead, what=what[:100], count=count, ip_address=ip
+    )

@@ -325,9 +325,7 @@ class EventDelivery(models.Model):
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
     consumer = models.CharField(max_length=40)
-    status = models.CharField(
-        max_length=10, choices=WorkStatus.choices, default=WorkStatus.PENDING
-    )
+    status = models.CharField(max_length=10, choices=WorkStatus.choices, default=WorkStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
     last_error = models.TextField(blank=True)
@@ -373,6 +371,7 @@ class Task(models.Model):
     origin = models.CharField(max_length=100, blank=True, help_text="Who or what made it")
     created_at = models.DateTimeField(default=timezone.now)
     done_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True, help_text="Its owner was emailed")
 
     class Meta:
         ordering = ["due_at"]

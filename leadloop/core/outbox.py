@@ -177,6 +177,8 @@ def _email(message: Message, connection) -> EmailMultiAlternatives:
         headers={"Message-ID": f"<{message.key}@leadloop>", **message.headers},
     )
     email.attach_alternative(message.html or linebreaks(message.body, autoescape=True), "text/html")
+    for attachment in message.payload.get("attachments", []):
+        email.attach(attachment["filename"], attachment["content"], attachment["mimetype"])
     return email
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.browser.support import PageProblems
@@ -170,3 +171,18 @@ def embed(live_server, third_party_site):
         return f"{url}?{query}" if query else url
 
     return make
+
+
+@pytest.fixture
+def signed_in(live_server, client):
+    """Sign `user` in to a browser page: the session Django's test client opens for them,
+    handed to the browser as its cookie (the login form has its own test)."""
+
+    def sign_in(page, user) -> None:
+        client.force_login(user)
+        cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+        page.context.add_cookies(
+            [{"name": cookie.key, "value": cookie.value, "url": live_server.url}]
+        )
+
+    return sign_in
