@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from leadloop.compliance.models import Consent, Suppression
+from leadloop.compliance.models import AccessLog, Consent, Suppression
 from leadloop.core.admin import ReadOnlyAdmin
 
 
@@ -20,3 +20,14 @@ class SuppressionAdmin(admin.ModelAdmin):
     list_display = ["address", "channel", "reason", "created_at"]
     list_filter = ["channel", "reason"]
     search_fields = ["address"]
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(ReadOnlyAdmin):
+    """Who was shown whose details: kept for privacy requests and audits, never edited."""
+
+    list_display = ["occurred_at", "user", "what", "lead", "count", "ip_address"]
+    list_filter = ["what"]
+    search_fields = ["user__username", "lead__email"]
+    raw_id_fields = ["lead"]
+    date_hierarchy = "occurred_at"

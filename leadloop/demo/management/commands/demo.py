@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from leadloop.core.models import Company, Lead, Source
-from leadloop.demo import synthetic
+from leadloop.demo import synthetic, workspace
 
 
 class Command(BaseCommand):
@@ -38,6 +38,8 @@ class Command(BaseCommand):
         dataset = synthetic.generate(leads, seed=seed, months=months)
         stats = synthetic.load(dataset)
         self._summarise(dataset, stats)
+        sources = list(Source.objects.filter(name__in=names))
+        self._introduce(workspace.staff(sources, seed))
 
     def _delete(self, sources) -> None:
         """Only what the demo made: its sources' leads (their events go with them), the
@@ -65,3 +67,14 @@ class Command(BaseCommand):
             f"{open_deals} still open"
         )
         self.stdout.write(f"  ${spend:,.2f} spent on campaigns")
+
+    def _introduce(self, staffed: workspace.Staffed) -> None:
+        self.stdout.write(
+            f"  {staffed.deals} deals on the pipeline, {staffed.meetings} meetings booked, "
+            f"{staffed.proposals} proposals out"
+        )
+        self.stdout.write("The sales team can log in at /app/ (username / password):")
+        for username, first, _, role in workspace.TEAM:
+            self.stdout.write(
+                f"  {username} / {workspace.password_for(username)}  ({first}, {role.lower()})"
+            )
