@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "leadloop.nurture",
     "leadloop.capture",
     "leadloop.crm",
+    "leadloop.analytics",
     "leadloop.demo",
 ]
 

@@ -10,6 +10,7 @@ from leadloop.nurture import inbound
 urlpatterns = [
     path("", RedirectView.as_view(url="/app/", permanent=False)),
     path("", include("leadloop.crm.urls")),
+    path("", include("leadloop.analytics.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("healthz", health, name="health"),
