@@ -4,6 +4,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
+from leadloop.analytics.api import router as analytics_router
 from leadloop.capture.api import router as capture_router
 from leadloop.nurture.api import router as nurture_router
 from leadloop.quality.api import router as quality_router
@@ -14,6 +15,7 @@ api.add_router("/", capture_router)
 api.add_router("/", quality_router)
 api.add_router("/", routing_router)
 api.add_router("/", nurture_router)
+api.add_router("/analytics/", analytics_router)
 
 
 def _errors(request: HttpRequest, status: int, errors: list[dict]) -> HttpResponse:

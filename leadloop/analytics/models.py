@@ -48,3 +48,12 @@ class Target(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kpi}: {self.low}..{self.high}"
+
+
+# Roll-ups (leadloop/analytics/rollups.py) — migration 0002_rollups.
+
+
+# Experiments (leadloop/analytics/experiments.py) — migration 0003_experiments.
+
+
+# The system audit (leadloop/analytics/audit.py) — migration 0004_audit.

@@ -1,0 +1,7 @@
+"""Every figure of the measure pages as JSON under /api/v1/analytics/: one router, with one
+sub-router per area (KPIs and funnel, attribution, experiments, audit)."""
+
+from ninja import Router
+from ninja.security import django_auth
+
+router = Router(tags=["measure"], auth=django_auth)
