@@ -113,6 +113,9 @@
         draggable: ".deal-card",
         animation: 120,
         ghostClass: "ghost",
+        // Pointer events rather than the browser's native drag and drop: the same behaviour in
+        // every browser, touch screens included, and a card that follows the pointer.
+        forceFallback: true,
         onEnd: function (drop) {
           if (drop.from === drop.to && drop.oldIndex === drop.newIndex) return;
           if (drop.to.closest(".column").dataset.outcome === "lost" && drop.from !== drop.to) {
