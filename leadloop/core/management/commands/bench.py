@@ -1,10 +1,10 @@
-"""`leadloop bench capture|quality|scoring|routing|nurture`: the benchmarks in leadloop/bench/. Each
+"""`leadloop bench capture|quality|scoring|routing|nurture|crm`: the benchmarks in leadloop/bench/. Each
 builds its own throw-away installation, so it never touches the one this command is configured
 for."""
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from leadloop.bench import capture, nurture, quality, routing, scoring
+from leadloop.bench import capture, crm, nurture, quality, routing, scoring
 
 
 class Command(BaseCommand):
@@ -13,7 +13,7 @@ class Command(BaseCommand):
         "`quality` times validations and duplicate lookups with a million leads; `scoring` times "
         "rescoring a million leads; `routing` times routing decisions and speed to lead end to end; "
         "`nurture` times segments at a million leads, workflow steps/s and submission to first "
-        "step."
+        "step; `crm` times the pipeline board at 10,000 deals and a lead page at 1,000 events."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -47,9 +47,20 @@ class Command(BaseCommand):
                 help="segment evaluation at N leads, steps/s, and submission to first step",
             )
         )
+        crm.add_arguments(
+            benchmarks.add_parser(
+                "crm", help="server time and query counts of the pipeline board and a lead page"
+            )
+        )
 
     def handle(self, *, benchmark: str, **options) -> None:
-        modules = {"quality": quality, "scoring": scoring, "routing": routing, "nurture": nurture}
+        modules = {
+            "crm": crm,
+            "quality": quality,
+            "scoring": scoring,
+            "routing": routing,
+            "nurture": nurture,
+        }
         module = modules.get(benchmark, capture)
         if not module.run_from_options(options):
             raise CommandError("the benchmark had errors (see above)")
