@@ -10,6 +10,8 @@ from django.db import IntegrityError
 from leadloop.analytics import spend
 from leadloop.analytics.models import Spend
 from leadloop.core.models import Channel, Lead, Source
+from leadloop.demo import spend as demo_spend
+from leadloop.demo import synthetic
 
 pytestmark = pytest.mark.django_db
 
@@ -209,3 +211,23 @@ def test_a_day_typed_by_hand_needs_a_campaign_and_a_cost_that_is_not_negative():
         spend.record_spend(day=date(2026, 3, 1), campaign=" ", cost=Decimal("1"))
     with pytest.raises(ValueError, match="negative"):
         spend.record_spend(day=date(2026, 3, 1), campaign="Ads", cost=Decimal("-1"))
+
+
+def test_the_demo_spreads_each_sources_monthly_spend_over_the_days_of_the_month():
+    dataset = synthetic.generate(40, seed=3, months=2, end=datetime(2026, 3, 1, tzinfo=UTC))
+    synthetic.load(dataset)
+
+    written = demo_spend.store(dataset)
+    demo_spend.store(dataset)  # demo --force runs it again: the rows are overwritten
+
+    # January and February 2026: 31 + 28 days for each of the demo's sources.
+    assert written == Spend.objects.count() == 59 * len(dataset.sources)
+    for monthly in dataset.spend:
+        rows = Spend.objects.filter(
+            source__name=monthly.source,
+            day__year=monthly.month.year,
+            day__month=monthly.month.month,
+        )
+        assert sum(r.cost for r in rows) == monthly.amount
+    google = Spend.objects.filter(source__name="Google Ads: office cleaning").first()
+    assert (google.campaign, google.channel) == ("office-cleaning-search", Channel.PAID_SEARCH)

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from leadloop.core.models import Company, Lead, Source
-from leadloop.demo import synthetic, workspace
+from leadloop.demo import spend, synthetic, workspace
 
 
 class Command(BaseCommand):
@@ -37,6 +37,7 @@ class Command(BaseCommand):
             self._delete(earlier)
         dataset = synthetic.generate(leads, seed=seed, months=months)
         stats = synthetic.load(dataset)
+        spend.store(dataset)
         self._summarise(dataset, stats)
         sources = list(Source.objects.filter(name__in=names))
         self._introduce(workspace.staff(sources, seed))
