@@ -58,7 +58,7 @@
         headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
         credentials: "same-origin",
       });
-      const answer = response.headers.get("Content-Type").includes("json")
+      const answer = (response.headers.get("Content-Type") || "").includes("json")
         ? await response.json()
         : { error: response.status === 404 ? "That deal is no longer yours to see." : "" };
       if (!response.ok) {
