@@ -4,4 +4,7 @@ sub-router per area (KPIs and funnel, attribution, experiments, audit)."""
 from ninja import Router
 from ninja.security import django_auth
 
+from leadloop.analytics.api_attribution import router as attribution_router
+
 router = Router(tags=["measure"], auth=django_auth)
+router.add_router("", attribution_router)

@@ -1,3 +1,7 @@
+from leadloop.analytics.views import attribution
+
 app_name = "analytics"
 
-urlpatterns: list = []
+urlpatterns: list = [
+    *attribution.urlpatterns,
+]
