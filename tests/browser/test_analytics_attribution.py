@@ -1,0 +1,49 @@
+"""The attribution page in a real browser, on CleanPro's synthetic year: the table and the
+grouped bar chart (drawn by Chart.js, no errors in the page). With LEADLOOP_SCREENSHOTS=1 it
+also writes docs/attribution.png."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from playwright.sync_api import expect
+
+from leadloop.crm.access import Role
+from leadloop.demo import synthetic
+from tests.browser.support import DOCS, SCREENSHOTS
+
+pytestmark = pytest.mark.browser
+
+# A fixed history, so the picture is the same on every run.
+HISTORY_END = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def marketer(transactional_db):
+    group, _ = Group.objects.get_or_create(name=Role.MARKETER)
+    user = get_user_model().objects.create_user(
+        "mona", "mona@team.example", "pw", first_name="Mona", last_name="Reyes"
+    )
+    user.groups.add(group)
+    return user
+
+
+def test_the_page_shows_every_models_credit_and_its_chart(page, live_server, signed_in, marketer):
+    stats = synthetic.load(synthetic.generate(3000, seed=1, months=12, end=HISTORY_END))
+    assert stats.won > 100
+    signed_in(page, marketer)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{live_server.url}/app/measure/attribution/?start=2025-07-01&end=2025-12-31")
+    table = page.locator("table.attribution")
+    expect(table.locator("tbody tr").first).to_be_visible()
+    expect(table.locator("thead")).to_contain_text("Position-based 40/20/40")
+    expect(table.locator("tbody")).to_contain_text("Paid search")
+    # Chart.js drew the chart: the canvas has its size and a chart instance.
+    drawn = page.evaluate(
+        "() => { const c = document.getElementById('attribution-chart');"
+        " const chart = Chart.getChart(c); return chart ? chart.data.datasets.length : 0; }"
+    )
+    assert drawn == 5
+    if SCREENSHOTS:
+        page.screenshot(path=str(DOCS / "attribution.png"))
