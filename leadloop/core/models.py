@@ -196,6 +196,8 @@ class Lead(models.Model):
                 name="one_primary_lead_per_email_key",
             )
         ]
+        # The dashboard's "pipeline right now by stage" is a GROUP BY over this, live.
+        indexes = [models.Index(fields=["lifecycle_stage", "quality"], name="lead_stage_quality")]
 
     def __str__(self) -> str:
         return self.full_name or self.email or self.phone or f"Lead {self.pk}"
@@ -212,6 +214,10 @@ class Visitor(models.Model):
     lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.SET_NULL)
     first_seen_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        # The funnel counts the visitors first seen in a period.
+        indexes = [models.Index(fields=["first_seen_at"], name="visitor_first_seen")]
 
     def __str__(self) -> str:
         return self.key
