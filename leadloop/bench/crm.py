@@ -209,6 +209,7 @@ def child(deals: tuple[int, ...], events: tuple[int, ...], requests: int) -> boo
     from django.urls import reverse
 
     from leadloop.core.models import Lead, Source
+    from leadloop.crm.models import Deal, Pipeline, Stage
 
     call_command("migrate", verbosity=0)
     postgres = connection.vendor == "postgresql"
@@ -230,7 +231,18 @@ def child(deals: tuple[int, ...], events: tuple[int, ...], requests: int) -> boo
     for size in stepped(deals, lambda done, size: add_deals(done, size, owners, sources)):
         timing = measure(client, board_url, "pipeline board", f"{size:,} deals", requests)
         print(timing.line(BOARD_TARGET_MS if size == deals[-1] and not postgres else None))
-    lead = Lead.objects.create(first_name="Grace", last_name="Hopper", email="grace@bench.example")
+    lead = Lead.objects.create(
+        first_name="Grace",
+        last_name="Hopper",
+        email="grace@bench.example",
+        owner=owners[0],
+        source=sources[0],
+        first_touch={"utm_source": "google", "utm_medium": "cpc", "utm_campaign": "spring"},
+    )
+    # A lead as capture leaves it (its first touch) with an open deal, as sales sees it.
+    Deal.objects.create(
+        lead=lead, pipeline=Pipeline.objects.first(), stage=Stage.objects.first(), title="Offices"
+    )
     url = lead_page_url(lead.pk)
     if url is None:
         print("  lead page: not measured, the crm:lead page is not installed")
