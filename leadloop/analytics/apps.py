@@ -11,3 +11,8 @@ class AnalyticsConfig(AppConfig):
         from leadloop.core import durable
 
         durable.register_sweep("analytics.digest", digest.send_weekly_digest, every=3600)
+        # A/B tests answer capture's and nurture's questions, which cannot import analytics.
+        from leadloop.analytics import experiments as ab
+        from leadloop.core import experiments as ab_hooks
+
+        ab_hooks.register(form_version=ab.form_version_to_show, email_subject=ab.subject_to_send)

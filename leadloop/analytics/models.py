@@ -4,6 +4,7 @@ read from the records the other layers write (leads, events, deals), through its
 
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -173,6 +174,169 @@ class MeasureSettings(models.Model):
 
 
 # Experiments (leadloop/analytics/experiments.py) — migration 0003_experiments.
+
+
+class ExperimentKind(models.TextChoices):
+    FORM = "form", "Form (widget, popup, chat)"
+    LANDING_PAGE = "landing_page", "Landing page (the hosted page)"
+    EMAIL_SUBJECT = "email_subject", "Email subject line"
+
+
+class ExperimentStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    RUNNING = "running", "Running"
+    DECIDED = "decided", "Decided: everyone gets the winner"
+    STOPPED = "stopped", "Stopped"
+
+
+class ExperimentMetric(models.TextChoices):
+    LEAD = "lead", "Conversion to lead (opens, for a subject line)"
+    SQL = "sql", "Reached sales-qualified"
+    WON = "won", "Won a deal"
+    REVENUE = "revenue", "Revenue per visitor or recipient"
+
+
+class Experiment(models.Model):
+    """An A/B test of a form or landing page (its variants are versions of the form) or of the
+    subject of one send_email step of a workflow (the step's label names it)."""
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=ExperimentKind.choices)
+    form = models.ForeignKey(
+        "capture.Form", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    workflow = models.ForeignKey(
+        "nurture.Workflow", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    step_label = models.CharField(
+        max_length=50, blank=True, help_text="The label of the workflow's send_email step"
+    )
+    status = models.CharField(
+        max_length=10, choices=ExperimentStatus.choices, default=ExperimentStatus.DRAFT
+    )
+    metric = models.CharField(
+        max_length=10,
+        choices=ExperimentMetric.choices,
+        default=ExperimentMetric.SQL,
+        help_text="What decides the winner",
+    )
+    min_sample = models.PositiveIntegerField(
+        default=200, help_text="Visitors or recipients each variant needs before reading it"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.CharField(max_length=150, blank=True)
+    winner = models.ForeignKey(
+        "Variant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One running test per place, so a visitor or recipient has one variant to get.
+            models.UniqueConstraint(
+                fields=["form", "kind"],
+                condition=models.Q(status="running", form__isnull=False),
+                name="one_running_experiment_per_form",
+            ),
+            models.UniqueConstraint(
+                fields=["workflow", "step_label"],
+                condition=models.Q(status="running", workflow__isnull=False),
+                name="one_running_experiment_per_step",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tests_email(self) -> bool:
+        return self.kind == ExperimentKind.EMAIL_SUBJECT
+
+    def clean(self) -> None:
+        if self.tests_email and not (self.workflow_id and self.step_label):
+            raise ValidationError("A subject line test names a workflow and its step's label.")
+        if not self.tests_email and not self.form_id:
+            raise ValidationError("A form or landing page test names its form.")
+        if not self.tests_email and self.workflow_id:
+            raise ValidationError("A form or landing page test names no workflow.")
+
+
+class Variant(models.Model):
+    """One arm of a test: a version of the form to serve, or a subject line to send."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="variants")
+    key = models.CharField(max_length=10, help_text='"A", "B", ...')
+    name = models.CharField(max_length=100, blank=True)
+    is_control = models.BooleanField(default=False)
+    weight = models.PositiveSmallIntegerField(
+        default=1, help_text="Share of the traffic, relative to the other variants' weights"
+    )
+    form_version = models.ForeignKey(
+        "capture.FormVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    subject = models.CharField(
+        max_length=200, blank=True, help_text="Empty for the control: the step's own subject"
+    )
+
+    class Meta:
+        ordering = ["experiment", "-is_control", "key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experiment", "key"], name="one_variant_key_per_experiment"
+            ),
+            models.UniqueConstraint(
+                fields=["experiment"],
+                condition=models.Q(is_control=True),
+                name="one_control_per_experiment",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.name}" if self.name else self.key
+
+    def clean(self) -> None:
+        experiment = self.experiment
+        if experiment.tests_email:
+            if not (self.subject or self.is_control):
+                raise ValidationError("Give this variant its subject line.")
+        elif self.form_version_id is None:
+            raise ValidationError("Choose the version of the form this variant shows.")
+        elif self.form_version.form_id != experiment.form_id:
+            raise ValidationError("That version belongs to another form.")
+
+
+class ExperimentAssignment(models.Model):
+    """Which variant a visitor (forms, landing pages) or a lead (subject lines) was given, once
+    and for good. `message_key` is the email that carried a tested subject, to count its open."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="assignments")
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="assignments")
+    visitor_key = models.CharField(max_length=64, blank=True)
+    lead = models.ForeignKey(
+        Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    message_key = models.CharField(max_length=100, blank=True)
+    assigned_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experiment", "visitor_key"],
+                condition=~models.Q(visitor_key=""),
+                name="one_assignment_per_visitor",
+            ),
+            models.UniqueConstraint(
+                fields=["experiment", "lead"],
+                condition=models.Q(lead__isnull=False),
+                name="one_assignment_per_lead",
+            ),
+        ]
+        indexes = [models.Index(fields=["experiment", "variant"], name="assignment_by_variant")]
+
+    def __str__(self) -> str:
+        return f"{self.visitor_key or self.lead_id} -> {self.variant}"
 
 
 # The system audit (leadloop/analytics/audit.py) — migration 0004_audit.

@@ -211,14 +211,19 @@ def public_form(slug: str) -> Form:
     return get_object_or_404(Form, slug=slug, is_active=True)
 
 
-@router.get("/forms/{slug}", summary="A form's definition, for the widget and chat panel")
-def get_form(request: HttpRequest, slug: str):
+@router.get(
+    "/forms/{slug}",
+    summary="A form's definition, for the widget and chat panel",
+    description="With `visitor` (the widget's visitor id), the version an A/B test shows them.",
+)
+def get_form(request: HttpRequest, slug: str, visitor: str = ""):
     form = public_form(slug)
+    version = services.version_shown(form, visitor[:64], CaptureChannel.WIDGET)
     return {
         "slug": form.slug,
         "name": form.name,
-        "version": form.version,
-        "definition": form.definition,
+        "version": version.number,
+        "definition": version.definition,
         "has_download": bool(form.download),
         "opened": quality.form_opened_token(),
     }

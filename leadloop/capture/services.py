@@ -31,11 +31,12 @@ from leadloop.capture.models import (
     RETRY_BACKOFF,
     CaptureChannel,
     Form,
+    FormVersion,
     Submission,
     SubmissionStatus,
 )
 from leadloop.capture.schemas import FormSubmissionIn, LeadIn, pydantic_errors
-from leadloop.core import durable, rows
+from leadloop.core import durable, experiments, rows
 from leadloop.core.batching import Batcher
 from leadloop.core.models import DuplicatePolicy, Lead, Source
 from leadloop.core.types import ConsentGiven, LeadIntake
@@ -95,11 +96,10 @@ def _submission(
     source: Source | None,
     idempotency_key: str,
 ) -> Submission:
-    version = form.versions.filter(number=form.version).first() if form else None
     return Submission(
         channel=channel,
         form=form,
-        form_version=version,
+        form_version=version_shown(form, _visitor_in(raw), channel) if form else None,
         source=source or (form.source if form else None),
         raw=raw,
         idempotency_key=idempotency_key,
@@ -108,6 +108,28 @@ def _submission(
         origin=meta.origin[:500],
         next_attempt_at=timezone.now() + PROCESSING_LEASE,
     )
+
+
+def version_shown(form: Form, visitor_key: str, channel: str) -> FormVersion | None:
+    """The version a visitor is shown and submits: the variant an A/B test running on the form
+    assigned them (core.experiments), else the form's current version."""
+    tested = experiments.form_version_for(
+        form.pk, visitor_key, on_landing_page=channel == CaptureChannel.LANDING_PAGE
+    )
+    if tested is not None:
+        return form.versions.filter(pk=tested).first()
+    return form.versions.filter(number=form.version).first()
+
+
+def _visitor_in(raw: str) -> str:
+    """The visitor id a form's body carries, read before the body is checked (a bad body has
+    none, and is rejected later with its errors)."""
+    try:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError):
+        return ""
+    visitor = payload.get("visitor_id") if isinstance(payload, dict) else None
+    return visitor[:64] if isinstance(visitor, str) else ""
 
 
 def _store(submission: Submission) -> tuple[Submission, bool]:

@@ -38,8 +38,9 @@ def _remember_visitor(response: HttpResponse, visitor: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def landing_page(request: HttpRequest, slug: str) -> HttpResponse:
     form = get_object_or_404(Form, slug=slug, is_active=True)
-    definition = parse_definition(form.definition)
     visitor = visitor_id(request)
+    shown = services.version_shown(form, visitor, CaptureChannel.LANDING_PAGE)
+    definition = parse_definition(shown.definition)
     answers, errors, status = {}, [], 200
     if request.method == "POST":
         answers = _answers_from_post(request, definition)

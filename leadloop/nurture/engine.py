@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from leadloop.core import durable, outbox
+from leadloop.core import durable, experiments, outbox
 from leadloop.core import services as core
 from leadloop.core.conditions import Condition, holds, parse_condition
 from leadloop.core.models import Lead, LifecycleStage, MessageChannel, Task
@@ -206,6 +206,10 @@ class Walk:
             return Done("skipped: no email address")
         subject, text, html = self.email_content(step)
         key = self.message_key()
+        tested = experiments.email_subject_for(
+            self.enrollment.workflow_id, step.label, self.lead.pk, key
+        )
+        subject = tested or subject
         compose.queue_marketing_email(
             self.lead, subject, text, html, kind="nurture", origin=self.origin(), key=key
         )

@@ -127,7 +127,8 @@
 
   function loadForm(slug) {
     if (!shared.forms.has(slug)) {
-      const request = getJson(formPath(slug));
+      // The visitor id, so an A/B test on the form shows this visitor their variant.
+      const request = getJson(formPath(slug, "?visitor=" + visitorId()));
       // A failed load must not be cached: a later open() may succeed.
       request.catch(() => shared.forms.delete(slug));
       shared.forms.set(slug, request);
