@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from leadloop.crm.views import accounts, pipeline
+from leadloop.crm.views import accounts, pipeline, proposals
 
 app_name = "crm"
 
@@ -9,4 +9,5 @@ urlpatterns = [
     path("app/", RedirectView.as_view(pattern_name="crm:day"), name="home"),
     *accounts.urlpatterns,
     *pipeline.urlpatterns,
+    *proposals.urlpatterns,
 ]

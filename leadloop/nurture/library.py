@@ -6,7 +6,8 @@ Messages personalise with `{{ lead.first_name }}`, `{{ lead.<custom field> }}` a
 `{{ owner.name }}`. A booking link reads `{{ lead.booking_url|default:"…" }}`: the lead's
 `booking_url` custom field when something has set it (the booking page to come, issue 7, sets
 it), else the fixed address in the copy. Every address under cleanpro.example is a
-placeholder to replace.
+placeholder to replace. A proposal's link reads `{{ lead.proposal_url }}`: the lead's
+`proposal_url` custom field, set when a proposal is sent (crm/proposals.py).
 
 `install(name)` creates the workflow and any email templates it uses that do not exist yet
 (an existing template of the same slug is kept as it is: it may have been edited). A workflow
@@ -591,6 +592,71 @@ STALLED_DEAL = ReadyMade(
     templates=[STALLED_CHECK_IN, STALLED_LAST],
 )
 
+# --- 7. Seed 000: the proposal not signed within three days ----------------------------------
+
+PROPOSAL_NUDGE = Template(
+    slug="ready-proposal-follow-up",
+    name="Proposal: any questions?",
+    subject="Any questions about your proposal, {{ lead.first_name|default:'there' }}?",
+    text="""Hi {{ lead.first_name|default:"there" }},
+
+A few days ago we sent you our proposal and I wanted to make sure it reached you and made
+sense. If anything is unclear, or you would like a line changed, reply to this email and I
+will sort it out.
+{% if lead.proposal_url %}
+You can read it again, and accept it when you are ready, here: {{ lead.proposal_url }}
+{% else %}
+When you are ready, you can accept it from the link in our earlier email.
+{% endif %}
+"""
+    + SIGNATURE,
+)
+
+PROPOSAL_FOLLOW_UP = ReadyMade(
+    name="Proposal follow-up",
+    key="proposal-follow-up",
+    description=(
+        "Seed 000's 'if the proposal is not signed within three days, the system sends a gentle "
+        "follow-up': started by a sent proposal, it waits up to three days for the acceptance; "
+        "if none came (and the proposal was not declined or withdrawn) it emails the lead, "
+        "with the proposal's link, and gives the owner a call task. One run per lead at a time: "
+        "a second proposal sent while the first is being followed up shares its run."
+    ),
+    trigger={"on": "event", "event": "proposal.sent"},
+    steps=[
+        {
+            "do": "wait_for",
+            "event": "proposal.accepted",
+            "timeout": {"days": 3},
+            "next": "accepted",
+        },
+        {
+            "do": "branch",
+            # Four days: a decline right after sending is still seen by a run a little late.
+            "if": {
+                "any": [
+                    {"event": "proposal.declined", "within_days": 4},
+                    {"event": "proposal.withdrawn", "within_days": 4},
+                ]
+            },
+            "then": "closed",
+            "else": "follow-up",
+        },
+        {"label": "accepted", "do": "exit", "reason": "proposal accepted"},
+        {"label": "closed", "do": "exit", "reason": "proposal declined or withdrawn"},
+        _email(PROPOSAL_NUDGE, label="follow-up"),
+        {
+            "do": "create_task",
+            "title": "Call {{ lead.first_name|default:lead.email }}: proposal not accepted after three days",
+            "due_in": {"hours": 4},
+        },
+    ],
+    reentry=Reentry.AFTER_FINISHING,
+    # A lead with a proposal is in a sales conversation by definition: that must not end the run.
+    exit_on_sales_conversation=False,
+    templates=[PROPOSAL_NUDGE],
+)
+
 READY_MADE: dict[str, ReadyMade] = {
     w.key: w
     for w in (
@@ -600,6 +666,7 @@ READY_MADE: dict[str, ReadyMade] = {
         FOLLOW_UP,
         CLEANPRO_QUOTE,
         STALLED_DEAL,
+        PROPOSAL_FOLLOW_UP,
     )
 }
 

@@ -44,7 +44,7 @@ def test_every_message_renders_for_a_lead_with_a_name_and_for_one_without(ready)
         )
 
 
-def test_the_library_holds_the_six_workflows_the_seeds_describe():
+def test_the_library_holds_the_seven_workflows_the_seeds_describe():
     assert set(library.READY_MADE) == {
         "instant-confirmation",
         "demo-request",
@@ -52,6 +52,7 @@ def test_the_library_holds_the_six_workflows_the_seeds_describe():
         "follow-up-sequence",
         "cleanpro-quote",
         "stalled-deal",
+        "proposal-follow-up",
     }
     quote = library.READY_MADE["cleanpro-quote"]
     kinds = [step["do"] for step in quote.steps]
@@ -107,8 +108,8 @@ def test_the_command_lists_and_installs_and_never_duplicates():
     again = StringIO()
     call_command("nurture", "templates", "install", "--all", stdout=again)
 
-    assert Workflow.objects.count() == 6
-    assert again.getvalue().count("already installed") == 6
+    assert Workflow.objects.count() == len(library.READY_MADE)
+    assert again.getvalue().count("already installed") == len(library.READY_MADE)
     with pytest.raises(CommandError, match="already exists"):
         call_command("nurture", "templates", "install", "cleanpro-quote", stdout=StringIO())
     with pytest.raises(CommandError, match="No ready-made workflow"):
