@@ -5,6 +5,8 @@ from ninja import Router
 from ninja.security import django_auth
 
 from leadloop.analytics.api_attribution import router as attribution_router
+from leadloop.analytics.api_audit import router as audit_router
 
 router = Router(tags=["measure"], auth=django_auth)
 router.add_router("", attribution_router)
+router.add_router("", audit_router)

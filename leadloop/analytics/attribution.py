@@ -114,15 +114,21 @@ def _view_touch(url: str, referrer: str, at: datetime) -> Touch | None:
     return _touch(tags, at) if tags else None
 
 
-def _recorded_touch(touch: object, fallback: datetime) -> Touch | None:
-    """A touch as capture stores it (clean_touch): its tags and when it happened."""
-    if not isinstance(touch, dict) or not touch:
-        return None
-    at = parse_datetime(touch["at"]) if isinstance(touch.get("at"), str) else None
+def channel_of(touch: dict) -> str:
+    """The channel of a touch as capture stores it (clean_touch); a referrer from the site
+    itself (its landing page's host) says nothing about where the visitor came from."""
     tags = dict(touch)
     if not _is_external(str(touch.get("referrer") or ""), str(touch.get("landing_page") or "")):
         tags.pop("referrer", None)
-    return _touch(tags, at or fallback)
+    return classify(tags)
+
+
+def _recorded_touch(touch: object, fallback: datetime) -> Touch | None:
+    if not isinstance(touch, dict) or not touch:
+        return None
+    at = parse_datetime(touch["at"]) if isinstance(touch.get("at"), str) else None
+    campaign = str(touch.get("utm_campaign") or "").strip() or NO_CAMPAIGN
+    return Touch(at or fallback, channel_of(touch), campaign)
 
 
 def collapse(touches: Iterable[Touch]) -> list[Touch]:

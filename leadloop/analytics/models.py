@@ -4,6 +4,7 @@ read from the records the other layers write (leads, events, deals), through its
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -340,3 +341,29 @@ class ExperimentAssignment(models.Model):
 
 
 # The system audit (leadloop/analytics/audit.py) — migration 0004_audit.
+
+
+class AuditReply(models.TextChoices):
+    YES = "yes", "Yes"
+    PARTLY = "partly", "Partly"
+    NO = "no", "No"
+
+
+class AuditAnswer(models.Model):
+    """A person's answer to one of the audit's questions the data cannot answer. Never edited:
+    answering again adds a row, the latest is the answer, the earlier ones its history."""
+
+    question = models.CharField(max_length=40, help_text="The question's key in audit.py")
+    reply = models.CharField(max_length=6, choices=AuditReply.choices)
+    note = models.TextField(blank=True, max_length=2000)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    answered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-answered_at", "-id"]
+        indexes = [models.Index(fields=["question", "answered_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.question}: {self.reply}"
