@@ -120,7 +120,7 @@ def preview_import(content: bytes, file_name: str, channel: str = Channel.OTHER)
     `channel` (what the person said the file is from)."""
     if len(content) > MAX_BYTES:
         raise UnreadableFile(f"The file is larger than {MAX_BYTES // 1_000_000} MB.")
-    text = _decoded(content)
+    text = decoded(content)
     reader = csv.reader(io.StringIO(text), dialect=_dialect_of(text[:8192]))
     columns = _find_header(reader)
     preview = Preview(file_name=file_name[:200])
@@ -191,7 +191,8 @@ def parse_count(text: str, name: str) -> int:
     return int(cleaned)
 
 
-def _decoded(content: bytes) -> str:
+def decoded(content: bytes) -> str:
+    """The file's text: the preview hands it back to the browser to be committed."""
     # Google Ads offers "CSV" in UTF-16 with a byte order mark; most others are UTF-8.
     if content.startswith((b"\xff\xfe", b"\xfe\xff")):
         return content.decode("utf-16")
