@@ -116,7 +116,6 @@ def draft(deal: Deal, *, by: AbstractBaseUser | None) -> Proposal:
 def save_lines(proposal: Proposal, lines: Iterable[Line]) -> Proposal:
     """Replace a draft's lines and store their total, exactly (Decimal, to the cent)."""
     lines = list(lines)
-    _check_draft(proposal, "changed")
     for number, line in enumerate(lines, start=1):
         _check_line(number, line)
     rows = [
@@ -130,6 +129,7 @@ def save_lines(proposal: Proposal, lines: Iterable[Line]) -> Proposal:
         for position, line in enumerate(lines)
     ]
     with transaction.atomic():
+        _check_draft(_locked(proposal), "changed")
         proposal.lines.all().delete()
         ProposalLine.objects.bulk_create(rows)
         proposal.total = total_of(rows)
@@ -142,28 +142,38 @@ def total_of(lines: Iterable[Line | ProposalLine]) -> Decimal:
 
 
 def _check_line(number: int, line: Line) -> None:
-    if not line.description.strip():
+    description = line.description.strip()
+    if not description:
         raise ProposalError(f"Line {number} needs a description.")
-    if len(line.description.strip()) > 300:
+    if len(description) > 300:
         raise ProposalError(f"Line {number}: the description is longer than 300 characters.")
-    if not line.quantity.is_finite() or not line.unit_price.is_finite():
+    if not (line.quantity.is_finite() and line.unit_price.is_finite()):
         raise ProposalError(f"Line {number}: the quantity and price must be numbers.")
-    if not Decimal("0") < line.quantity <= MAX_QUANTITY:
+    if line.quantity <= 0:
         raise ProposalError(f"Line {number}: the quantity must be more than 0.")
-    if not Decimal("0") <= line.unit_price <= MAX_PRICE:
+    if line.unit_price < 0:
         raise ProposalError(f"Line {number}: the price cannot be negative.")
-    if line.quantity != line.quantity.quantize(CENT) or line.unit_price != line.unit_price.quantize(
-        CENT
-    ):
+    if line.quantity > MAX_QUANTITY or line.unit_price > MAX_PRICE:
+        raise ProposalError(f"Line {number}: the quantity or price is too large.")
+    if not (_in_cents(line.quantity) and _in_cents(line.unit_price)):
         raise ProposalError(f"Line {number}: use at most two decimal places.")
+
+
+def _in_cents(value: Decimal) -> bool:
+    return value == value.quantize(CENT)
 
 
 def _check_draft(proposal: Proposal, verb: str) -> None:
     if proposal.status != ProposalStatus.DRAFT:
-        raise ProposalError(
-            f"This proposal is {proposal.get_status_display().lower()} and cannot be {verb}: "
-            "make a new one instead."
-        )
+        raise ProposalError(not_a_draft(proposal, verb))
+
+
+def not_a_draft(proposal: Proposal, verb: str) -> str:
+    """Why only a draft can be `verb` (changed, sent), for the person who tried."""
+    return (
+        f"This proposal is {proposal.get_status_display().lower()} and cannot be {verb}: "
+        "make a new one instead."
+    )
 
 
 def send(proposal: Proposal, *, by: AbstractBaseUser | None) -> Proposal:

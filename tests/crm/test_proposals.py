@@ -386,6 +386,10 @@ def test_a_rep_drafts_edits_and_sends_from_the_workspace(client, deal, rita, smt
     assert proposals.public_url(proposal) in text_of(smtp.to("lena@customers.example")[0])
     page = client.get(made.url).content.decode()
     assert proposals.public_url(proposal) in page and "Withdraw" in page
+    late = client.post(made.url, lines_post("Cheaper", [("Visits", "1", "1")]), follow=True)
+    assert "This proposal is sent and cannot be changed" in late.content.decode()
+    proposal.refresh_from_db()
+    assert proposal.total == Decimal("99.99")
 
 
 def test_a_bad_line_in_the_editor_is_shown_beside_the_form(client, deal, rita):

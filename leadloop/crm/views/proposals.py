@@ -89,7 +89,10 @@ def proposal_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = ProposalForm(instance=proposal)
     formset = LineFormSet(initial=_initial_lines(proposal), prefix="lines")
     status = 200
-    if request.method == "POST" and editable:
+    if request.method == "POST" and not editable:
+        messages.error(request, proposals.not_a_draft(proposal, "changed"))
+        return redirect("crm:proposal", pk=proposal.pk)
+    if request.method == "POST":
         form = ProposalForm(request.POST, instance=proposal)
         formset = LineFormSet(request.POST, initial=_initial_lines(proposal), prefix="lines")
         if _save(request, proposal, form, formset):
