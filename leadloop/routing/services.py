@@ -18,7 +18,7 @@ from django.utils import timezone
 from leadloop.core import durable, rows
 from leadloop.core import services as core
 from leadloop.core.conditions import holds, parse_condition, reads_timeline
-from leadloop.core.models import Event, Lead, Quality
+from leadloop.core.models import Event, Lead, Quality, Task
 from leadloop.routing import availability, notices, strategies
 from leadloop.routing.models import (
     Assignment,
@@ -366,6 +366,7 @@ def _alert_manager(lead: Lead, timer: SlaTimer, now: datetime) -> None:
         {"owner": timer.owner.get_username(), "minutes": late, "alerted": manager.get_username()},
     )
     notices.sla_missed(lead, timer, manager, minutes=late)
+    _call_now_task(lead, timer.owner, due_at=timer.due_at)
     escalate = (assignment.rule or RoutingSettings.current()).escalate_after_minutes
     SlaTimer.objects.create(
         lead=lead,
@@ -374,6 +375,15 @@ def _alert_manager(lead: Lead, timer: SlaTimer, now: datetime) -> None:
         kind=TimerKind.REASSIGN,
         due_at=now + timedelta(minutes=escalate),
     )
+
+
+def _call_now_task(lead: Lead, owner: AbstractBaseUser, *, due_at: datetime) -> None:
+    """The late lead at the top of its owner's day: a task due when the first contact was
+    (so already overdue), unless the same one is still open."""
+    title = f"Call {lead} now: first contact overdue"[:200]
+    open_task = Task.objects.filter(lead=lead, owner=owner, title=title, done_at__isnull=True)
+    if not open_task.exists():
+        Task.objects.create(lead=lead, owner=owner, title=title, due_at=due_at, origin="sla")
 
 
 def _move_to_next_rep(lead: Lead, timer: SlaTimer, now: datetime) -> None:
