@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import (
     Count,
@@ -328,7 +329,10 @@ def start(experiment: Experiment) -> None:
     if not all(v.weight for v in variants):
         raise ExperimentError("Every variant needs a weight above zero.")
     for variant in variants:
-        variant.full_clean()
+        try:
+            variant.clean()
+        except ValidationError as error:
+            raise ExperimentError(f"Variant {variant.key}: {error.messages[0]}") from None
     others = Experiment.objects.filter(status=ExperimentStatus.RUNNING).exclude(pk=experiment.pk)
     if experiment.tests_email:
         others = others.filter(workflow=experiment.workflow_id, step_label=experiment.step_label)

@@ -1,0 +1,228 @@
+"""A/B test results on a small hand-made history whose answers are worked out below, sticky
+assignment by weight, and the rules of starting, stopping and deciding a test."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from leadloop.analytics import experiments
+from leadloop.analytics.experiments import ExperimentError
+from leadloop.analytics.models import (
+    ExperimentAssignment,
+    ExperimentKind,
+    ExperimentMetric,
+    ExperimentStatus,
+)
+from leadloop.capture.models import Form
+from leadloop.core import services as core
+from leadloop.core.models import Lead, Visitor
+from tests.analytics.experiment_cast import form_test, with_second_version
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def visit(experiment, variant_key: str, visitor: str) -> None:
+    variant = experiment.variants.get(key=variant_key)
+    ExperimentAssignment.objects.create(
+        experiment=experiment, variant=variant, visitor_key=visitor, assigned_at=T0
+    )
+
+
+def becomes_lead(visitor: str, captured_at: datetime = T0 + timedelta(hours=1)) -> Lead:
+    lead = Lead.objects.create(email=f"{visitor}@customers.example", captured_at=captured_at)
+    Visitor.objects.create(key=visitor, lead=lead)
+    return lead
+
+
+def moves(lead: Lead, stage: str) -> None:
+    core.record_event(lead, "stage.changed", {"to": stage}, occurred_at=T0 + timedelta(days=2))
+
+
+def wins(lead: Lead, revenue: str) -> None:
+    core.record_event(lead, "deal.won", {"revenue": revenue}, occurred_at=T0 + timedelta(days=9))
+
+
+@pytest.fixture
+def history(quote_form):
+    """Ten visitors on each side.
+    A (control): a0-a3 became leads (4 of 10); a0 and a1 reached SQL (2); a0 won two deals,
+        1,000.00 and 200.50 (1 won, 1,200.50); a9 was a lead before it was assigned: no
+        conversion, and its old SQL move does not count either.
+    B: b0-b5 became leads (6 of 10); b0 reached SQL (1); b1 only MQL; nothing won.
+    So B fills the form more often and A sells more: seed 003's trap."""
+    experiment = form_test(with_second_version(quote_form), min_sample=20)
+    for n in range(10):
+        visit(experiment, "A", f"a{n}")
+        visit(experiment, "B", f"b{n}")
+    a = [becomes_lead(f"a{n}") for n in range(4)]
+    moves(a[0], "sql")
+    moves(a[1], "opportunity")
+    wins(a[0], "1000.00")
+    wins(a[0], "200.50")
+    old = becomes_lead("a9", captured_at=T0 - timedelta(days=1))
+    core.record_event(old, "stage.changed", {"to": "sql"}, occurred_at=T0 - timedelta(hours=1))
+    b = [becomes_lead(f"b{n}") for n in range(6)]
+    moves(b[0], "sql")
+    moves(b[1], "mql")
+    return experiment
+
+
+def test_each_variant_is_read_on_leads_and_on_what_sales_made_of_them(history):
+    control, variant = experiments.results(history)
+
+    assert (control.variant.key, variant.variant.key) == ("A", "B")
+    assert (control.assigned, control.converted.count, control.sql.count, control.won.count) == (
+        10,
+        4,
+        2,
+        1,
+    )
+    assert (variant.assigned, variant.converted.count, variant.sql.count, variant.won.count) == (
+        10,
+        6,
+        1,
+        0,
+    )
+    assert (control.revenue, control.revenue_per_assigned) == (
+        Decimal("1200.50"),
+        Decimal("120.05"),
+    )
+    assert (variant.revenue, variant.revenue_per_assigned) == (Decimal("0.00"), Decimal("0.00"))
+    assert variant.revenue_difference == Decimal("-120.05")
+    assert control.converted.against_control is None
+
+
+def test_the_rates_carry_wilson_intervals_and_the_comparison_with_the_control(history):
+    control, variant = experiments.results(history)
+
+    # 4 of 10: Wilson 95% [0.1682, 0.6873]; 6 of 10 is its mirror [0.3127, 0.8318].
+    assert (control.converted.rate, control.converted.low, control.converted.high) == (
+        0.4,
+        pytest.approx(0.1682, abs=1e-4),
+        pytest.approx(0.6873, abs=1e-4),
+    )
+    assert (variant.converted.low, variant.converted.high) == (
+        pytest.approx(0.3127, abs=1e-4),
+        pytest.approx(0.8318, abs=1e-4),
+    )
+    lead_rate = variant.converted.against_control
+    # Pooled 0.5, se = sqrt(0.25 * 0.2) = 0.2236, z = 0.894: p = 0.371.
+    assert lead_rate.difference == pytest.approx(0.2)
+    assert lead_rate.p_value == pytest.approx(0.3711, abs=1e-4)
+    assert lead_rate.low < 0 < lead_rate.high
+    # P(Beta(7, 5) > Beta(5, 7)) = 0.8026 and P(Beta(2, 10) > Beta(3, 9)) = 0.2932, by
+    # numerical integration of pdf_B * cdf_A.
+    assert lead_rate.probability_to_beat == pytest.approx(0.8026, abs=1e-3)
+    assert variant.sql.against_control.probability_to_beat == pytest.approx(0.2932, abs=1e-3)
+    assert variant.sql.against_control.difference == pytest.approx(-0.1)
+
+
+def test_too_few_visitors_and_a_lead_rate_that_disagrees_with_sales_are_warned_of(history):
+    report = experiments.report(history)
+
+    assert report.warnings == [
+        "Variant A has 10 of the 20 visitors it needs: 10 more before its figures mean much.",
+        "Variant B has 10 of the 20 visitors it needs: 10 more before its figures mean much.",
+        "Variant B leads on the lead rate but variant A on the SQL rate: more form fills that "
+        "sales accept less often are not an improvement.",
+        "Variant B leads on the lead rate but variant A on the win rate: more form fills that "
+        "sales accept less often are not an improvement.",
+    ]
+
+
+def test_the_leader_is_read_on_the_primary_metric(history):
+    assert experiments.report(history).leader.key == "A"  # SQL rate, the default
+    history.metric = ExperimentMetric.LEAD
+    assert experiments.report(history).leader.key == "B"
+    history.metric = ExperimentMetric.REVENUE
+    assert experiments.report(history).leader.key == "A"
+
+
+def test_the_results_take_the_same_queries_for_ten_visitors_or_a_hundred(history):
+    with CaptureQueriesContext(connection) as few:
+        experiments.results(history)
+    for n in range(10, 50):
+        visit(history, "A", f"a{n}")
+        visit(history, "B", f"b{n}")
+        becomes_lead(f"b{n}")
+
+    with CaptureQueriesContext(connection) as many:
+        rows = experiments.results(history)
+
+    assert rows[1].converted.count == 46
+    assert len(many) == len(few) == 2
+
+
+# --- assignment ------------------------------------------------------------------------------
+
+
+def test_a_visitor_keeps_their_variant(quote_form):
+    experiment = form_test(with_second_version(quote_form))
+
+    first = experiments.assign(experiment, "v1")
+
+    assert all(experiments.assign(experiment, "v1") == first for _ in range(10))
+    assert ExperimentAssignment.objects.count() == 1
+
+
+def test_variants_get_traffic_by_weight(quote_form):
+    experiment = form_test(with_second_version(quote_form))
+    experiment.variants.filter(key="A").update(weight=3)
+
+    drawn = [experiments.assign(experiment, f"v{n}").key for n in range(400)]
+
+    # 3:1 is 75% for A, sd 2.2 points over 400 draws: 65-85% is 4.6 sd either way.
+    assert 0.65 < drawn.count("A") / 400 < 0.85
+
+
+def test_a_decided_test_gives_everyone_the_winner_and_records_nothing(quote_form):
+    experiment = form_test(with_second_version(quote_form))
+    winner = experiment.variants.get(key="B")
+    experiments.declare_winner(experiment, winner, by="mia")
+
+    assert {experiments.assign(experiment, f"v{n}") for n in range(5)} == {winner}
+    assert ExperimentAssignment.objects.count() == 0
+
+
+# --- the test's life -------------------------------------------------------------------------
+
+
+def test_a_test_needs_two_variants_and_one_control(quote_form):
+    experiment = form_test(with_second_version(quote_form), running=False)
+    experiment.variants.filter(key="B").delete()
+
+    with pytest.raises(ExperimentError, match="two variants or more"):
+        experiments.start(experiment)
+
+
+def test_a_variant_must_show_a_version_of_the_tested_form(quote_form):
+    experiment = form_test(with_second_version(quote_form), running=False)
+    other = Form.objects.create(slug="other", name="Other", definition=quote_form.definition)
+    experiment.variants.filter(key="B").update(form_version=other.versions.get())
+
+    with pytest.raises(ExperimentError, match="Variant B: That version belongs to another form"):
+        experiments.start(experiment)
+
+
+def test_one_test_runs_on_a_form_at_a_time(quote_form):
+    form_test(with_second_version(quote_form))
+    second = form_test(quote_form, running=False)
+
+    with pytest.raises(ExperimentError, match="Another test runs there already"):
+        experiments.start(second)
+    experiments.start(form_test(quote_form, ExperimentKind.LANDING_PAGE, running=False))
+
+
+def test_a_stopped_test_serves_the_form_again_and_can_still_be_decided(quote_form):
+    experiment = form_test(with_second_version(quote_form))
+    experiments.stop(experiment)
+
+    assert experiment.status == ExperimentStatus.STOPPED
+    experiments.declare_winner(experiment, experiment.variants.get(key="A"), by="mia")
+    with pytest.raises(ExperimentError, match="Only a running or stopped test"):
+        experiments.declare_winner(experiment, experiment.variants.get(key="A"), by="mia")
