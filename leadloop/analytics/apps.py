@@ -11,6 +11,10 @@ class AnalyticsConfig(AppConfig):
         from leadloop.core import durable
 
         durable.register_sweep("analytics.digest", digest.send_weekly_digest, every=3600)
+        # The dashboard's roll-ups, kept a minute fresh (rollups.py).
+        from leadloop.analytics import rollups
+
+        durable.register_sweep("analytics.rollups", rollups.sweep, every=60)
         # A/B tests answer capture's and nurture's questions, which cannot import analytics.
         from leadloop.analytics import experiments as ab
         from leadloop.core import experiments as ab_hooks

@@ -127,7 +127,7 @@ def filters_from(params: Mapping[str, str], today: date) -> Filters:
 def _day(params: Mapping[str, str], name: str) -> date:
     text = (params.get(name) or "").strip()
     if not text:
-        raise ValueError(f"A custom period needs a {name} day (YYYY-MM-DD).")
+        raise ValueError("A custom period needs a start and an end day (YYYY-MM-DD).")
     try:
         return date.fromisoformat(text)
     except ValueError:

@@ -111,7 +111,8 @@ def _text(expression, length: int = 200) -> Substr:
 
 
 def _journeys(leads: QuerySet) -> QuerySet:
-    """The leads as LeadJourney rows (annotations named `j_<column>`), steps' times included."""
+    """The leads as LeadJourney rows (annotations named `j_<column>`), steps' times included.
+    Quarantined and merged-away leads have none: they count nowhere."""
     captured_form = (
         Event.objects.filter(lead=OuterRef("pk"), type="lead.captured")
         .order_by("occurred_at", "id")
@@ -132,7 +133,8 @@ def _journeys(leads: QuerySet) -> QuerySet:
         output_field=IntegerField(),
     )
     return (
-        leads.order_by()
+        leads.workable()
+        .order_by()
         .annotate(
             j_lead_id=F("pk"),
             j_day=TruncDate("captured_at", tzinfo=UTC),
