@@ -444,6 +444,8 @@ def ics(
         f"LOCATION:{_text(meeting.location)}",
         f"DESCRIPTION:{_text(meeting.guest_note)}",
         f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}",
+        # A cancellation must outrank the invitation it withdraws (RFC 5546).
+        f"SEQUENCE:{1 if cancelled else 0}",
         f"ORGANIZER;CN={_param(host_name)}:mailto:{host.email}",
         f"ATTENDEE;CN={_param(guest_name)};ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;"
         f"RSVP=TRUE:mailto:{guest_email}",
@@ -525,14 +527,21 @@ def _remind(meeting_id: int, now: datetime) -> int:
         if not won:
             return 0
         meeting = Meeting.objects.select_related("lead", "host").get(pk=meeting_id)
-        guest = _guest_of(meeting)
-        host_zone = zone_named(
-            Rep.objects.filter(user=meeting.host).values_list("time_zone", flat=True).first() or "",
-            UTC_ZONE,
-        )
         subject = f"Reminder: {meeting.title}"
-        _email_both(meeting, guest, host_zone, subject, "meeting.reminder", "-reminder")
+        _email_both(
+            meeting,
+            _guest_of(meeting),
+            _host_zone(meeting),
+            subject,
+            "meeting.reminder",
+            "-reminder",
+        )
         return 1
+
+
+def _host_zone(meeting: Meeting) -> ZoneInfo:
+    name = Rep.objects.filter(user_id=meeting.host_id).values_list("time_zone", flat=True).first()
+    return zone_named(name or "", UTC_ZONE)
 
 
 def _guest_of(meeting: Meeting) -> Guest:
@@ -557,12 +566,15 @@ def _guest_of(meeting: Meeting) -> Guest:
 
 def mark(meeting: Meeting, status: str, *, by: AbstractBaseUser | None) -> Meeting:
     """Held, no-show or cancelled, with its event on the lead's timeline (a no-show can start a
-    workflow). Held and no-show are for a meeting that has started; marking a meeting what it
-    already is changes nothing and writes nothing."""
+    workflow); a cancellation is sent to both as an iCalendar CANCEL, which takes the meeting
+    out of their calendars. Held and no-show are for a meeting that has started; marking a
+    meeting what it already is changes nothing and writes nothing."""
     if status not in MARK_EVENTS:
         raise BookingError("A meeting can be marked held, no-show or cancelled.")
     with transaction.atomic():
-        meeting = Meeting.objects.select_for_update().select_related("lead").get(pk=meeting.pk)
+        meeting = (
+            Meeting.objects.select_for_update().select_related("lead", "host").get(pk=meeting.pk)
+        )
         if meeting.status == status:
             return meeting
         if status != MeetingStatus.CANCELLED and meeting.starts_at > timezone.now():
@@ -575,7 +587,22 @@ def mark(meeting: Meeting, status: str, *, by: AbstractBaseUser | None) -> Meeti
             {"meeting": meeting.pk, "starts_at": meeting.starts_at.isoformat()},
             actor=services.actor_name(by),
         )
+        if status == MeetingStatus.CANCELLED:
+            _send_cancellation(meeting)
     return meeting
+
+
+def _send_cancellation(meeting: Meeting) -> None:
+    guest = _guest_of(meeting)
+    attachment = {
+        "filename": "cancel.ics",
+        "content": ics(meeting, guest_name=guest.name, guest_email=guest.email, method="CANCEL"),
+        "mimetype": "text/calendar; method=CANCEL",
+    }
+    subject = f"Cancelled: {meeting.title}"
+    _email_both(
+        meeting, guest, _host_zone(meeting), subject, "meeting.cancelled", "-cancel", [attachment]
+    )
 
 
 # --- the link nurture sends ------------------------------------------------------------------

@@ -452,6 +452,28 @@ def test_a_no_show_starts_a_workflow_that_waits_for_one(clock, page, lena, rita)
     assert meeting.status == MeetingStatus.NO_SHOW
 
 
+def test_a_cancelled_meeting_is_withdrawn_from_both_calendars_and_its_time_is_free_again(
+    clock, page, lena, rita, smtp
+):
+    meeting = booking.book(page, new_york(TUESDAY, 10), guest(zone=ZoneInfo("Europe/London")))
+    outbox.send_due()
+
+    booking.mark(meeting, MeetingStatus.CANCELLED, by=rita)
+    outbox.send_due()
+
+    cancellations = [m for m in smtp.messages if m["Subject"].startswith("Cancelled:")]
+    assert sorted(str(m["To"]) for m in cancellations) == [
+        "lena@customers.example",
+        "rita@team.example",
+    ]
+    [part] = list(cancellations[0].iter_attachments())
+    ics = read_ics(part.get_payload(decode=True).decode())
+    assert (ics["METHOD"], ics["STATUS"], ics["SEQUENCE"]) == ("CANCEL", "CANCELLED", "1")
+    assert ics["UID"] == f"{meeting.uid}@leadloop"
+    assert Event.objects.filter(lead=lena, type="meeting.cancelled").count() == 1
+    assert new_york(TUESDAY, 10) in booking.free_slots(page, TUESDAY, booking.timezone.now())
+
+
 def test_a_lead_given_an_owner_gets_the_owners_booking_link(clock, page, lena, rita, person):
     routing.reassign(lena, rita, by="manager", why="Knows the area")
     reactions.deliver_due()
