@@ -136,6 +136,18 @@ class Comparison:
     p_value: float
     probability_to_beat: float
 
+    @property
+    def shown(self) -> str:
+        return f"{self.difference * 100:+.1f} pts"
+
+    @property
+    def interval_shown(self) -> str:
+        return f"{self.low * 100:+.1f} to {self.high * 100:+.1f} pts"
+
+    @property
+    def probability_shown(self) -> str:
+        return f"{self.probability_to_beat:.0%}"
+
 
 @dataclass(frozen=True)
 class Rate:
@@ -145,6 +157,14 @@ class Rate:
     low: float
     high: float
     against_control: Comparison | None
+
+    @property
+    def shown(self) -> str:
+        return f"{self.rate:.1%}"
+
+    @property
+    def interval_shown(self) -> str:
+        return f"{self.low:.1%} to {self.high:.1%}"
 
 
 @dataclass(frozen=True)
@@ -157,6 +177,10 @@ class VariantResult:
     revenue: Decimal
     revenue_per_assigned: Decimal
     revenue_difference: Decimal | None
+
+    @property
+    def rates(self) -> tuple[Rate, Rate, Rate]:
+        return self.converted, self.sql, self.won
 
 
 @dataclass(frozen=True)

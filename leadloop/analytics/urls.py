@@ -1,4 +1,4 @@
-from leadloop.analytics.views import attribution, audit, dashboard, spend
+from leadloop.analytics.views import attribution, audit, dashboard, experiments, spend
 
 app_name = "analytics"
 
@@ -6,5 +6,6 @@ urlpatterns: list = [
     *attribution.urlpatterns,
     *audit.urlpatterns,
     *dashboard.urlpatterns,
+    *experiments.urlpatterns,
     *spend.urlpatterns,
 ]

@@ -1,6 +1,9 @@
 """The A/B tests' cast, shared by their test files: CleanPro's quote form with a second
 version (a shorter headline and another button), and a test of the two."""
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
 from leadloop.analytics import experiments
 from leadloop.analytics.models import Experiment, ExperimentKind, Variant
 from leadloop.capture.models import Form
@@ -29,3 +32,10 @@ def form_test(form: Form, kind: str = ExperimentKind.FORM, *, running: bool = Tr
     if running:
         experiments.start(experiment)
     return experiment
+
+
+def person(username: str, role: str):
+    """A user in one of the workspace's roles (admin, marketer, manager, rep)."""
+    user = get_user_model().objects.create_user(username, f"{username}@team.example", "pw")
+    user.groups.add(Group.objects.get(name=role))
+    return user

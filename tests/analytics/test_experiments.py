@@ -1,16 +1,21 @@
 """A/B test results on a small hand-made history whose answers are worked out below, sticky
 assignment by weight, and the rules of starting, stopping and deciding a test."""
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from leadloop.analytics import experiments
 from leadloop.analytics.experiments import ExperimentError
 from leadloop.analytics.models import (
+    Experiment,
     ExperimentAssignment,
     ExperimentKind,
     ExperimentMetric,
@@ -19,7 +24,8 @@ from leadloop.analytics.models import (
 from leadloop.capture.models import Form
 from leadloop.core import services as core
 from leadloop.core.models import Lead, Visitor
-from tests.analytics.experiment_cast import form_test, with_second_version
+from leadloop.crm.access import Role
+from tests.analytics.experiment_cast import HEADLINE_A, form_test, person, with_second_version
 
 pytestmark = pytest.mark.django_db
 
@@ -226,3 +232,138 @@ def test_a_stopped_test_serves_the_form_again_and_can_still_be_decided(quote_for
     experiments.declare_winner(experiment, experiment.variants.get(key="A"), by="mia")
     with pytest.raises(ExperimentError, match="Only a running or stopped test"):
         experiments.declare_winner(experiment, experiment.variants.get(key="A"), by="mia")
+
+
+# --- the pages and the API -------------------------------------------------------------------
+
+
+@pytest.fixture
+def marketer(client):
+    client.force_login(person("mona", Role.MARKETER))
+    return client
+
+
+def test_the_list_shows_each_test_with_its_variants_and_leader(marketer, history):
+    history.name = "Headline <script>alert(1)</script>"
+    history.save()
+
+    html = marketer.get(reverse("analytics:experiments")).content.decode()
+
+    assert "Headline &lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert(1)" not in html
+    assert "Running" in html and "10 / 10" in html
+    assert 'A <span class="muted small">(reached sales-qualified)</span>' in html
+
+
+def test_the_results_page_shows_intervals_warnings_and_the_controls(marketer, history):
+    html = marketer.get(reverse("analytics:experiment", args=[history.pk])).content.decode()
+
+    assert "4 · 40.0%" in html and "16.8% to 68.7%" in html  # A's leads, Wilson
+    assert "+20.0 pts" in html and "p = 0.371" in html  # B's lead rate against A
+    assert "80%" in html  # P(B beats A) on leads: 0.8026
+    assert "10 more before its figures mean much" in html
+    assert "more form fills that sales accept less often" in html
+    assert "Declare winner" in html and ">Stop<" in html
+
+
+def test_the_results_export_as_csv_safe_from_formulas(marketer, history):
+    history.variants.filter(key="B").update(name="=HYPERLINK(evil)")
+
+    response = marketer.get(reverse("analytics:experiment", args=[history.pk]), {"format": "csv"})
+
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0][:4] == ["Variant", "Control", "Assigned", "Converted"]
+    assert rows[1][:8] == ["A", "True", "10", "4", "0.4000", "0.1682", "0.6873", ""]
+    assert rows[2][0] == "'=HYPERLINK(evil)"
+    assert rows[2][7:10] == ["0.2000", "0.3711", "0.8026"]
+    assert rows[1][-2:] == ["1200.50", "120.05"]
+
+
+def test_a_marketer_declares_the_winner_from_the_page(marketer, history, quote_form):
+    winner = history.variants.get(key="A")
+    url = reverse("analytics:experiment_change", args=[history.pk, "winner"])
+
+    response = marketer.post(url, {"variant": winner.pk}, follow=True)
+
+    assert "Variant A won" in response.content.decode()
+    history.refresh_from_db()
+    assert (history.status, history.winner, history.decided_by) == ("decided", winner, "mona")
+    quote_form.refresh_from_db()
+    assert quote_form.definition["title"] == HEADLINE_A
+
+
+def test_a_refused_change_says_why_and_a_bad_variant_is_an_error_not_a_crash(marketer, history):
+    start = reverse("analytics:experiment_change", args=[history.pk, "start"])
+    assert "A running test cannot start" in marketer.post(start, follow=True).content.decode()
+    winner = reverse("analytics:experiment_change", args=[history.pk, "winner"])
+    response = marketer.post(winner, {"variant": "nope"}, follow=True)
+    assert "Choose one of this test&#x27;s variants" in response.content.decode()
+    stop = reverse("analytics:experiment_change", args=[history.pk, "stop"])
+    marketer.post(stop)
+    history.refresh_from_db()
+    assert history.status == ExperimentStatus.STOPPED
+
+
+def test_a_rep_sees_the_results_but_cannot_change_the_test(client, history):
+    client.force_login(person("rita", Role.REP))
+
+    page = client.get(reverse("analytics:experiment", args=[history.pk])).content.decode()
+    response = client.post(reverse("analytics:experiment_change", args=[history.pk, "stop"]))
+
+    assert "Declare winner" not in page
+    assert response.status_code == 403
+    history.refresh_from_db()
+    assert history.status == ExperimentStatus.RUNNING
+
+
+def test_the_api_answers_every_figure(marketer, history):
+    [listed] = marketer.get("/api/v1/analytics/experiments").json()
+    one = marketer.get(f"/api/v1/analytics/experiments/{history.pk}").json()
+
+    assert listed == one
+    assert (one["status"], one["leader"], one["metric"]) == ("running", "A", "sql")
+    control, variant = one["variants"]
+    assert (control["assigned"], control["converted"]["count"], control["revenue"]) == (
+        10,
+        4,
+        "1200.50",
+    )
+    assert variant["converted"]["against_control"]["p_value"] == pytest.approx(0.3711, abs=1e-4)
+    assert variant["form_version"] == 2
+    assert len(one["warnings"]) == 4
+    assert marketer.get("/api/v1/analytics/experiments/999").status_code == 404
+
+
+def test_the_api_wants_a_session(client, history):
+    assert client.get("/api/v1/analytics/experiments").status_code == 401
+
+
+def test_a_test_is_made_in_the_back_office_with_its_variants(client, quote_form):
+    admin_user = get_user_model().objects.create_superuser("ada", "ada@team.example", "pw")
+    client.force_login(admin_user)
+    with_second_version(quote_form)
+    v1, v2 = quote_form.versions.get(number=1), quote_form.versions.get(number=2)
+    prefix = "variants"
+    data = {
+        "name": "Headline",
+        "kind": "form",
+        "form": quote_form.pk,
+        "metric": "sql",
+        "min_sample": 200,
+        f"{prefix}-TOTAL_FORMS": 2,
+        f"{prefix}-INITIAL_FORMS": 0,
+        f"{prefix}-0-key": "A",
+        f"{prefix}-0-is_control": "on",
+        f"{prefix}-0-weight": 1,
+        f"{prefix}-0-form_version": v1.pk,
+        f"{prefix}-1-key": "B",
+        f"{prefix}-1-weight": 1,
+        f"{prefix}-1-form_version": v2.pk,
+    }
+
+    response = client.post(reverse("admin:analytics_experiment_add"), data)
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    experiment = Experiment.objects.get()
+    assert [v.key for v in experiment.variants.all()] == ["A", "B"]
+    experiments.start(experiment)
