@@ -92,13 +92,13 @@ def _same_name(typed: str, expected: str) -> bool:
 # --- the rep's side ---------------------------------------------------------------------------
 
 
-def draft(deal: Deal, *, by: AbstractBaseUser | None) -> Proposal:
-    """A new draft from the deal: its title, one line for the deal's value, the usual terms,
-    valid for 30 days."""
+def draft(deal: Deal, *, by: AbstractBaseUser | None, title: str = "") -> Proposal:
+    """A new draft from the deal: its title (unless one is given), one line for the deal's
+    value, the usual terms, valid for 30 days."""
     with transaction.atomic():
         proposal = Proposal.objects.create(
             deal=deal,
-            title=deal.title,
+            title=(title.strip() or deal.title)[:200],
             terms=DEFAULT_TERMS,
             valid_until=timezone.localdate() + timedelta(days=VALID_DAYS),
             total=deal.value,

@@ -96,6 +96,7 @@ def test_a_draft_starts_from_the_deal_with_one_line_for_its_value(deal, rita):
     )
     assert proposal.terms and proposal.valid_until == timezone.localdate() + timedelta(days=30)
     assert Event.objects.filter(type="proposal.drafted", data__proposal=proposal.pk).exists()
+    assert proposals.draft(deal, by=rita, title="  Spring offer ").title == "Spring offer"
 
 
 def test_the_total_is_exact_to_the_cent(deal, rita):

@@ -78,7 +78,8 @@ def _proposal_for(request: HttpRequest, pk: int) -> Proposal:
 @workspace
 @require_POST
 def proposal_new(request: HttpRequest, pk: int) -> HttpResponse:
-    proposal = proposals.draft(deal_for(request, pk), by=request.user)
+    deal = deal_for(request, pk)
+    proposal = proposals.draft(deal, by=request.user, title=request.POST.get("title", ""))
     return redirect("crm:proposal", pk=proposal.pk)
 
 
