@@ -1,7 +1,7 @@
 """The public booking page in a real browser: the times switch to the browser's own time zone,
 a visitor picks another day (htmx swaps the times in), picks a time, leaves a name and an email
 and lands on the confirmation; the meeting is then in the database, for a lead captured from
-the booking.
+the booking. With LEADLOOP_SCREENSHOTS=1 it also writes docs/crm-booking.png.
 
 Rita works in New York around the clock every day, so there are free times whatever the day
 and hour the test runs; the browser reads times in Asia/Tokyo, which is never New York's."""
@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, expect
 
 from leadloop.crm.models import BookingPage, Meeting
 from leadloop.routing.models import Rep
+from tests.browser.support import DOCS, SCREENSHOTS
 
 pytestmark = pytest.mark.browser
 
@@ -63,6 +64,8 @@ def test_a_visitor_picks_a_day_and_a_time_and_is_booked(tokyo_page, live_server,
     second_day.click()
     expect(page.locator("nav.days a.chosen")).to_have_text(label)
     page.locator("label.slot", has_text="10:00").click()
+    if SCREENSHOTS:
+        page.screenshot(path=DOCS / "crm-booking.png", full_page=True)
     page.get_by_label("Your name").fill("Nova Neri")
     page.get_by_label("Email").fill("nova@newcomers.example")
     page.get_by_label("Anything we should know? (optional)").fill("Three floors, <b>weekly</b>")
