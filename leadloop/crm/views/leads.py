@@ -170,7 +170,6 @@ def _story_context(request: HttpRequest, lead: Lead) -> dict:
         "call_outcomes": CALL_OUTCOMES,
         "sent_outcomes": SENT_OUTCOMES,
         "task_form": TaskForm(user=request.user, auto_id="task-%s"),
-        "deal_form": DealOpenForm(),
     }
 
 
@@ -229,8 +228,8 @@ def lead_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     if before is None:
         return HttpResponse("before must be an event of this lead.", status=400)
     entries, has_older = story.timeline(lead, before)
-    context = {"lead": lead, "entries": entries, "has_older": has_older}
-    context["zone"] = story.zone_of(request.user)
+    zone = story.zone_of(request.user)
+    context = {"lead": lead, "entries": entries, "has_older": has_older, "zone": zone}
     return render(request, "crm/leads/entries.html", context)
 
 
