@@ -210,7 +210,11 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
     context = {
         "bar": filter_bar(request),
         "dashboard": dashboard,
-        "pipeline_total": sum(count for _, _, count in dashboard.pipeline_now),
+        # Customers, disqualified and recycled leads are shown, but are out of the pipeline.
+        "pipeline_total": sum(
+            count for stage, _, count in dashboard.pipeline_now if stage not in funnels.CLOSED
+        ),
+        "closed_stages": funnels.CLOSED,
         "rows": rows,
         "charts": charts_of(dashboard),
     }
@@ -241,7 +245,8 @@ def dashboard_tables(dashboard: kpis.Dashboard) -> dict[str, Table]:
 def charts_of(dashboard: kpis.Dashboard) -> dict:
     """The charts' data for charts.js, passed through json_script (escaped for a script tag)."""
 
-    def series(pairs) -> dict:
+    def series(pairs: Iterable[tuple[object, object]]) -> dict:
+        pairs = list(pairs)
         return {
             "labels": [str(label) for label, _ in pairs],
             "values": [_number(v) for _, v in pairs],

@@ -59,7 +59,7 @@
   document.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
     var data = series[canvas.dataset.chart];
     if (!data) return;
-    if (!data.values.length) {
+    if (data.values.every(function (value) { return value === null; })) {
       canvas.closest(".chart-box").classList.add("empty");
       return;
     }
