@@ -212,8 +212,8 @@ def test_the_public_page_shows_the_proposal_escaped_and_unindexed(
 def test_a_draft_a_withdrawn_or_an_unknown_link_is_not_found(client, deal, sent, rita):
     draft = proposals.draft(deal, by=rita)
     assert client.get(public(draft)).status_code == 404
-    assert client.get("/p/no-such-token/").status_code == 404
-    assert client.get("/p/" + "x" * 5000 + "/").status_code == 404
+    assert client.get("/proposal/no-such-token/").status_code == 404
+    assert client.get("/proposal/" + "x" * 5000 + "/").status_code == 404
 
     proposals.withdraw(sent, by=rita)
 

@@ -262,7 +262,7 @@ urlpatterns = [
     path("app/proposals/<int:pk>/total", proposal_total, name="proposal_total"),
     path("app/proposals/<int:pk>/send", proposal_send, name="proposal_send"),
     path("app/proposals/<int:pk>/withdraw", proposal_withdraw, name="proposal_withdraw"),
-    path("p/<str:token>/", proposal_public, name="proposal_public"),
-    path("p/<str:token>/accept", proposal_accept, name="proposal_accept"),
-    path("p/<str:token>/decline", proposal_decline, name="proposal_decline"),
+    path("proposal/<str:token>/", proposal_public, name="proposal_public"),
+    path("proposal/<str:token>/accept", proposal_accept, name="proposal_accept"),
+    path("proposal/<str:token>/decline", proposal_decline, name="proposal_decline"),
 ]
