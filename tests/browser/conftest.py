@@ -9,8 +9,11 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from playwright.sync_api import Browser, sync_playwright
 
+from leadloop.crm.access import Role
 from tests.browser.support import PageProblems
 
 CHROMIUM = "/usr/bin/chromium"
@@ -186,3 +189,14 @@ def signed_in(live_server, client):
         )
 
     return sign_in
+
+
+@pytest.fixture
+def rita(transactional_db):
+    """A sales rep (the live server's database is emptied after each test, its groups too)."""
+    group, _ = Group.objects.get_or_create(name=Role.REP)
+    user = get_user_model().objects.create_user(
+        "rita", "rita@team.example", "pw-rita-2026", first_name="Rita", last_name="Ramos"
+    )
+    user.groups.add(group)
+    return user

@@ -6,13 +6,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from leadloop.core.models import Company, Lead, Source
-from leadloop.crm.access import Role
 from leadloop.crm.models import Deal, Pipeline
 from tests.browser.support import DOCS, SCREENSHOTS, eventually
 
@@ -85,16 +82,6 @@ def populate(owner) -> dict[str, Deal]:
             last_activity_at=now - timedelta(days=idle),
         )
     return deals
-
-
-@pytest.fixture
-def rita():
-    group, _ = Group.objects.get_or_create(name=Role.REP)
-    user = get_user_model().objects.create_user(
-        "rita", "rita@team.example", "pw-rita-2026", first_name="Rita", last_name="Ramos"
-    )
-    user.groups.add(group)
-    return user
 
 
 def column(page, name: str):

@@ -6,15 +6,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from leadloop.compliance.models import Consent
 from leadloop.core import services as core
 from leadloop.core.models import Company, Lead, LifecycleStage, Source, Task
-from leadloop.crm.access import Role
 from leadloop.crm.models import Deal, Meeting
 from leadloop.routing.models import Assignment, ContactAttempt, SlaTimer, TimerKind
 from tests.browser.support import DOCS, SCREENSHOTS, eventually
@@ -43,16 +40,6 @@ HISTORY = [
     (95, "stage.changed", {"from": "mql", "to": "sql", "why": "met the shared definition"}, "scoring"),
     (60, "note.added", {"body": "Facilities manager; budget approved for Q2."}, "rita"),
 ]  # fmt: skip
-
-
-@pytest.fixture
-def rita():
-    group, _ = Group.objects.get_or_create(name=Role.REP)
-    user = get_user_model().objects.create_user(
-        "rita", "rita@team.example", "pw-rita-2026", first_name="Rita", last_name="Ramos"
-    )
-    user.groups.add(group)
-    return user
 
 
 def grace(owner) -> Lead:

@@ -6,14 +6,11 @@ typed (htmx)."""
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from playwright.sync_api import expect
 
 from leadloop.core.models import Lead
 from leadloop.crm import proposals
-from leadloop.crm.access import Role
 from leadloop.crm.models import Deal, OnboardingTemplate, Pipeline, ProposalStatus
 
 pytestmark = pytest.mark.browser
@@ -35,16 +32,6 @@ def sales_pipeline() -> Pipeline:
         )
     pipeline.refresh_from_db()
     return pipeline
-
-
-@pytest.fixture
-def rita():
-    group, _ = Group.objects.get_or_create(name=Role.REP)
-    user = get_user_model().objects.create_user(
-        "rita", "rita@team.example", "pw-rita-2026", first_name="Rita", last_name="Ramos"
-    )
-    user.groups.add(group)
-    return user
 
 
 @pytest.fixture
