@@ -23,7 +23,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from leadloop.analytics import rollups
-from leadloop.analytics.kpis import Cohort, Filters, cohorts, cut
+from leadloop.analytics.kpis import Cohort, Filters, cohort_rows, cohorts, cut
 from leadloop.analytics.models import LeadJourney
 from leadloop.core.models import Lead, LifecycleStage, Source, Visitor
 from leadloop.routing.models import RoutingSettings, SlaTimer, TimerStatus
@@ -128,11 +128,12 @@ def funnel(filters: Filters, by: str | None = None) -> Funnel:
     """The funnel for the filters; with `by` ("source" or "campaign") also a row per value."""
     if by is not None and by not in BREAKDOWNS:
         raise ValueError("The funnel is broken down by source or campaign.")
-    whole = cohorts(filters).get(None, Cohort())
+    cohort = cohort_rows(filters)
+    whole = cohorts(cohort).get(None, Cohort())
     rows = []
     if by is not None:
         names = dict(Source.objects.values_list("pk", "name")) if by == "source" else {}
-        per = cohorts(filters, by=BREAKDOWNS[by])
+        per = cohorts(cohort, by=BREAKDOWNS[by])
         for value, part in sorted(per.items(), key=lambda pair: -pair[1].leads):
             name = names.get(value, "(no source)") if by == "source" else (value or "(none)")
             rows.append((name, steps_of(part, None)))

@@ -46,7 +46,8 @@ chosen source/campaign and say so in their note.
 A figure is None when it cannot be computed (no leads, no spend, no customers…) and its note
 says why. Its state is "in" or "out" of its target range, or "none" when there is no range or
 no value. Figures are read from the daily roll-ups (rollups.py), refreshed every minute by a
-sweep; `Dashboard.fresh_as_of` says when. The pipeline right now by stage is read live.
+sweep; `Dashboard.fresh_as_of` says when. The pipeline right now by stage (the leads in an
+open stage: subscriber, lead, MQL, SQL, opportunity) is read live.
 """
 
 from collections.abc import Mapping
@@ -263,13 +264,13 @@ class Cohort:
         default_factory=lambda: {s: [0] * (len(rollups.DAY_EDGES) + 1) for s in rollups.STEPS[1:]}
     )
 
-    def add(self, row: CohortDay) -> None:
+    def add(self, row: dict) -> None:
         for name in ("leads", "mql", "sql", "opportunity", "customers", "revenue", "contacted"):
-            setattr(self, name, getattr(self, name) + getattr(row, name))
+            setattr(self, name, getattr(self, name) + row[name])
         self.contact_minutes = [
-            a + b for a, b in zip(self.contact_minutes, row.contact_minutes, strict=True)
+            a + b for a, b in zip(self.contact_minutes, row["contact_minutes"], strict=True)
         ]
-        for step, counts in row.step_days.items():
+        for step, counts in row["step_days"].items():
             self.step_days[step] = [
                 a + b for a, b in zip(self.step_days[step], counts, strict=True)
             ]
@@ -321,16 +322,23 @@ def cut(queryset: QuerySet, filters: Filters) -> QuerySet:
     return queryset
 
 
-def cohorts(filters: Filters, by: str | None = None) -> dict[object, Cohort]:
-    """The period's cohort added up, under one key (None) or per value of a dimension."""
+COHORT_COLUMNS = (
+    "day", "source_id", "channel", "campaign", "leads", "mql", "sql", "opportunity",
+    "customers", "revenue", "contacted", "contact_minutes", "step_days",
+)  # fmt: skip
+
+
+def cohort_rows(filters: Filters) -> list[dict]:
+    """The cohort roll-up's rows for the filters, read once and added up as each view needs."""
+    return list(cut(CohortDay.objects.order_by(), filters).values(*COHORT_COLUMNS))
+
+
+def cohorts(rows: list[dict], by: str | None = None) -> dict[object, Cohort]:
+    """The rows added up, under one key (None) or per value of a dimension."""
     totals: dict[object, Cohort] = {}
-    for row in cut(CohortDay.objects.order_by(), filters).iterator(chunk_size=5000):
-        totals.setdefault(getattr(row, by) if by else None, Cohort()).add(row)
+    for row in rows:
+        totals.setdefault(row[by] if by else None, Cohort()).add(row)
     return totals
-
-
-def cohort(filters: Filters) -> Cohort:
-    return cohorts(filters).get(None, Cohort())
 
 
 def spend_rows(filters: Filters) -> QuerySet:
@@ -356,11 +364,18 @@ def _ratio(numerator: Decimal, spend: Decimal) -> Decimal | None:
     return (numerator / spend).quantize(CENT) if spend else None
 
 
-def _values(filters: Filters) -> tuple[dict[str, object], dict[str, str]]:
+def _money(amount: Decimal | None) -> Decimal:
+    """A sum of money to the cent (SQLite adds decimals up as floating point)."""
+    return (amount or Decimal("0")).quantize(CENT)
+
+
+def _values(
+    filters: Filters, rows: list[dict] | None = None
+) -> tuple[dict[str, object], dict[str, str]]:
     """Every figure's value for the filters, and the notes saying why one is missing."""
-    now = cohort(filters)
+    now = cohorts(cohort_rows(filters) if rows is None else rows).get(None, Cohort())
     activity = _activity(filters)
-    spend = spend_rows(filters).aggregate(total=Sum("cost"))["total"] or Decimal("0")
+    spend = _money(spend_rows(filters).aggregate(total=Sum("cost"))["total"])
     margin = gross_margin() / 100
     per_month = Decimal(30) / filters.days
     sent, accepted, won = (
@@ -424,7 +439,7 @@ def _activity(filters: Filters) -> dict[str, tuple[int, Decimal]]:
         .values("kind")
         .annotate(times=Sum("count"), amount=Sum("amount"))
     )
-    return {row["kind"]: (row["times"], row["amount"] or Decimal("0")) for row in rows}
+    return {row["kind"]: (row["times"], _money(row["amount"])) for row in rows}
 
 
 def _state(value: object, low: Decimal | None, high: Decimal | None) -> str:
@@ -436,9 +451,10 @@ def _state(value: object, low: Decimal | None, high: Decimal | None) -> str:
     return "in"
 
 
-def figures(filters: Filters) -> list[Figure]:
-    """Every card: the value, the previous period's, the target range and the state."""
-    values, notes = _values(filters)
+def figures(filters: Filters, rows: list[dict] | None = None) -> list[Figure]:
+    """Every card: the value, the previous period's, the target range and the state (`rows`:
+    the filters' cohort rows, when already read)."""
+    values, notes = _values(filters, rows)
     previous, _ = _values(filters.previous())
     ranges = targets()
     cards = []
@@ -462,29 +478,39 @@ def figures(filters: Filters) -> list[Figure]:
     return cards
 
 
+# The stages of the pipeline: a lead in one is still being worked.
+OPEN_STAGES = (
+    LifecycleStage.SUBSCRIBER,
+    LifecycleStage.LEAD,
+    LifecycleStage.MQL,
+    LifecycleStage.SQL,
+    LifecycleStage.OPPORTUNITY,
+)
+
+
 def pipeline_now(filters: Filters) -> list[tuple[str, str, int]]:
-    """How many leads sit in each stage right now (live; merged and invalid leads left out),
-    for the filters' source and owner."""
-    leads = Lead.objects.workable().order_by()
+    """How many leads are in the pipeline right now, by open stage (live, over an index that
+    covers it; merged and invalid leads left out), for the filters' source and owner."""
+    leads = Lead.objects.workable().filter(lifecycle_stage__in=OPEN_STAGES).order_by()
     if filters.source_id is not None:
         leads = leads.filter(source_id=filters.source_id)
     if filters.owner_id is not None:
         leads = leads.filter(owner_id=filters.owner_id)
     counts = dict(leads.values_list("lifecycle_stage").annotate(n=Count("pk")))
-    return [(stage.value, stage.label, counts.get(stage.value, 0)) for stage in LifecycleStage]
+    return [(stage.value, stage.label, counts.get(stage.value, 0)) for stage in OPEN_STAGES]
 
 
 def dashboard(filters: Filters) -> Dashboard:
     """Everything the dashboard shows for the filters."""
-    rows = list(cut(CohortDay.objects.order_by(), filters))
+    rows = cohort_rows(filters)
     by_day: dict[date, int] = {}
     for row in rows:
-        by_day[row.day] = by_day.get(row.day, 0) + row.leads
+        by_day[row["day"]] = by_day.get(row["day"], 0) + row["leads"]
     source_names = dict(Source.objects.values_list("pk", "name"))
-    per_source = cohorts(filters, by="source_id")
+    per_source = cohorts(rows, by="source_id")
     return Dashboard(
         filters=filters,
-        figures=figures(filters),
+        figures=figures(filters, rows),
         pipeline_now=pipeline_now(filters),
         leads_by_day=[
             (filters.start + timedelta(days=n), by_day.get(filters.start + timedelta(days=n), 0))
@@ -494,7 +520,7 @@ def dashboard(filters: Filters) -> Dashboard:
             ((_source_name(source_names, s), c.leads) for s, c in per_source.items()),
             key=lambda pair: -pair[1],
         ),
-        cpl_by_channel=[(row["name"], row["cpl"]) for row in spend_table(filters, "channel")],
+        cpl_by_channel=[(r["name"], r["cpl"]) for r in spend_table(filters, "channel", rows)],
         days_in_stage=days_in_stage(filters),
         clv_by_source=[
             (_source_name(source_names, s), _per(c.revenue, c.customers))
@@ -530,7 +556,7 @@ def days_in_stage(filters: Filters) -> list[tuple[str, float | None]]:
 SPEND_KEYS = {"channel": "channel", "campaign": "campaign", "source": "source_id"}
 
 
-def spend_table(filters: Filters, by: str) -> list[dict]:
+def spend_table(filters: Filters, by: str, rows: list[dict] | None = None) -> list[dict]:
     """Spend against what it bought, a row per channel, campaign or source: spend, clicks,
     impressions, leads, CPL, SQLs, cost per SQL, customers, CPA, close rate (customers per
     lead, percent), revenue, ROMI and profit per marketing dollar. A row with leads and no
@@ -544,13 +570,13 @@ def spend_table(filters: Filters, by: str) -> list[dict]:
         .values(key)
         .annotate(spend=Sum("cost"), clicks=Sum("clicks"), impressions=Sum("impressions"))
     }
-    bought = cohorts(filters, by=key)
+    bought = cohorts(cohort_rows(filters) if rows is None else rows, by=key)
     names = _names(by)
     margin = gross_margin() / 100
     table = []
     for value in spent.keys() | bought.keys():
         money = spent.get(value, {})
-        spend = money.get("spend") or Decimal("0")
+        spend = _money(money.get("spend"))
         leads = bought.get(value, Cohort())
         table.append(
             {

@@ -15,9 +15,11 @@ Three tables, each derived from the records and rebuilt from them at will:
 
 `refresh()` runs every minute (the sweep registered in apps.py). It finds what moved since
 the last run: leads whose updated_at is newer than the last run (less a margin), and leads with
-events past the stored event watermark (less a margin, for ids committed out of order); it
-rebuilds those leads' journeys, then the cohort days they were captured on and the activity
-days their events fall on, with today and yesterday always, one transaction per batch of days.
+measured events (captures, stage moves, proposals, deals) past the stored event watermark (less
+a margin, for ids committed out of order). It rebuilds those leads' journeys, then the cohort
+days they were captured on and the activity days of the new events (and all of a lead's
+activity days when its owner, source or form changed), with today and yesterday always, one
+transaction per batch of days.
 `rebuild()` (`leadloop analytics refresh`) does everything from scratch. A lead deleted
 outright leaves its cohort day stale until that day is recomputed; a rebuild fixes it.
 """
@@ -70,6 +72,9 @@ DAY_EDGES = (1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60, 90, 120, 180, 365)
 DIMENSIONS = ("source_id", "channel", "campaign", "form", "owner_id")
 PROPOSAL_SENT, PROPOSAL_ACCEPTED, STAGE_LEFT = "proposal.sent", "proposal.accepted", "stage.left"
 ACTIVITY_EVENTS = (WON, "stage.changed", PROPOSAL_SENT, PROPOSAL_ACCEPTED)
+# The events a journey or an activity is read from: page views, emails and the like change
+# no roll-up, so a lead's new ones need not recompute anything.
+MEASURED_EVENTS = (*ACTIVITY_EVENTS, LOST, "lead.captured")
 
 LEADS_PER_BATCH = 50_000
 DAYS_PER_BATCH = 31
@@ -372,7 +377,9 @@ def refresh(days: int | None = None) -> int:
         return rebuild()
     now = timezone.now()
     watermark = Event.objects.aggregate(last=Max("pk"))["last"] or 0
-    new_events = Event.objects.filter(pk__gt=state.event_watermark - EVENT_ID_MARGIN)
+    new_events = Event.objects.filter(
+        pk__gt=state.event_watermark - EVENT_ID_MARGIN, type__in=MEASURED_EVENTS
+    )
     moved = Q(updated_at__gte=state.refreshed_at - UPDATED_MARGIN) | Q(
         Exists(new_events.filter(lead=OuterRef("pk")))
     )
@@ -385,13 +392,15 @@ def refresh(days: int | None = None) -> int:
         batch = lead_ids[first : first + LEAD_IDS_PER_QUERY]
         with transaction.atomic():
             journeys = LeadJourney.objects.filter(lead__in=batch)
-            touched |= set(journeys.values_list("day", flat=True))
+            before = _cuts(journeys)
             journeys.delete()
             _write_journeys(Lead.objects.filter(pk__in=batch))
-            touched |= set(LeadJourney.objects.filter(lead__in=batch).values_list("day", flat=True))
-            # A lead's new owner or source moves its past activity too.
-            touched |= _event_days(Event.objects.filter(lead__in=batch, type__in=ACTIVITY_EVENTS))
-            touched |= _proposal_days(Proposal.objects.filter(deal__lead__in=batch))
+            after = _cuts(journeys)
+            touched |= {cut[0] for cut in (*before.values(), *after.values())}
+            # A lead with a new owner, source or form moves its past activity too.
+            recut = [lead for lead in batch if before.get(lead) != after.get(lead)]
+            touched |= _event_days(Event.objects.filter(lead__in=recut, type__in=ACTIVITY_EVENTS))
+            touched |= _proposal_days(Proposal.objects.filter(deal__lead__in=recut))
     touched |= _event_days(new_events.filter(type__in=ACTIVITY_EVENTS))
     if days:
         touched |= {now.date() - timedelta(days=n) for n in range(days)}
@@ -405,6 +414,11 @@ def sweep() -> int:
     are never a backlog to drain at once, only to keep a minute fresh."""
     refresh()
     return 0
+
+
+def _cuts(journeys: QuerySet) -> dict[int, tuple]:
+    """Each journey's capture day and dimensions, by lead."""
+    return {row[0]: row[1:] for row in journeys.values_list("lead_id", "day", *DIMENSIONS)}
 
 
 def _event_days(events: QuerySet) -> set[date]:

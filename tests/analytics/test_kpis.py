@@ -75,11 +75,9 @@ def test_the_dashboard_series_and_the_live_pipeline(cleanpro, march):
     assert dict(dashboard.leads_by_day)[date(2026, 3, 3)] == 1
     assert sum(n for _, n in dashboard.leads_by_day) == 8
     now = {stage: n for stage, _, n in dashboard.pipeline_now}
-    # All workable leads whenever captured: L9 (invalid) is left out.
-    assert now == {
-        "subscriber": 0, "lead": 4, "mql": 1, "sql": 1, "opportunity": 0, "customer": 3,
-        "disqualified": 1, "recycled": 1,
-    }  # fmt: skip
+    # The open stages, whenever captured: L9 (invalid) is left out, customers and the lost
+    # are out of the pipeline.
+    assert now == {"subscriber": 0, "lead": 4, "mql": 1, "sql": 1, "opportunity": 0}
     assert dashboard.fresh_as_of is not None
 
 
@@ -209,7 +207,7 @@ def test_the_api_answers_with_every_figure(cleanpro, client):
     assert figures["leads"]["value"] == 8
     assert (figures["cpl"]["value"], figures["cpl"]["state"]) == ("150.00", "out")
     assert body["filters"]["previous"]["start"] == "2026-01-30"
-    assert {"stage": "customer", "label": "Customer", "leads": 3} in body["pipeline_now"]
+    assert {"stage": "lead", "label": "Lead", "leads": 4} in body["pipeline_now"]
     funnel = client.get(f"/api/v1/analytics/funnel?{MARCH_QUERY}&by=source").json()
     assert [step["count"] for step in funnel["steps"]] == [20, 8, 6, 4, 3, 2]
     assert funnel["mql_to_sql"] == 66.67

@@ -13,7 +13,10 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name="lead",
-            index=models.Index(fields=["lifecycle_stage", "quality"], name="lead_stage_quality"),
+            index=models.Index(
+                fields=["lifecycle_stage", "quality", "merged_at", "owner", "source"],
+                name="lead_stage_quality",
+            ),
         ),
         migrations.AddIndex(
             model_name="visitor",

@@ -1,10 +1,10 @@
-"""`leadloop bench capture|quality|scoring|routing|nurture|crm`: the benchmarks in leadloop/bench/. Each
+"""`leadloop bench capture|quality|scoring|routing|nurture|crm|analytics`: the benchmarks in leadloop/bench/. Each
 builds its own throw-away installation, so it never touches the one this command is configured
 for."""
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from leadloop.bench import capture, crm, nurture, quality, routing, scoring
+from leadloop.bench import analytics, capture, crm, nurture, quality, routing, scoring
 
 
 class Command(BaseCommand):
@@ -13,7 +13,8 @@ class Command(BaseCommand):
         "`quality` times validations and duplicate lookups with a million leads; `scoring` times "
         "rescoring a million leads; `routing` times routing decisions and speed to lead end to end; "
         "`nurture` times segments at a million leads, workflow steps/s and submission to first "
-        "step; `crm` times the pipeline board at 10,000 deals and a lead page at 1,000 events."
+        "step; `crm` times the pipeline board at 10,000 deals and a lead page at 1,000 events; "
+        "`analytics` times the 90-day dashboard at a million leads and 15 million events."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -52,9 +53,15 @@ class Command(BaseCommand):
                 "crm", help="server time and query counts of the pipeline board and a lead page"
             )
         )
+        analytics.add_arguments(
+            benchmarks.add_parser(
+                "analytics", help="roll-up build and the 90-day dashboard's time at N leads"
+            )
+        )
 
     def handle(self, *, benchmark: str, **options) -> None:
         modules = {
+            "analytics": analytics,
             "crm": crm,
             "quality": quality,
             "scoring": scoring,
