@@ -29,6 +29,12 @@ LOG_KINDS = [*ContactChannel.choices, ("note", "Note")]
 # The outcome buttons of each "Log …" row: a click on one logs the attempt (the second click).
 CALL_OUTCOMES = [(o, label) for o, label in ContactOutcome.choices if o != ContactOutcome.SENT]
 SENT_OUTCOMES = [(ContactOutcome.SENT.value, "Sent"), (ContactOutcome.REACHED.value, "Got a reply")]
+# The lead page's "log it in two clicks" rows: kind, button, what the text box asks, outcomes.
+CONTACT_LOGS = [
+    ("call", "Log call", "What was said", CALL_OUTCOMES),
+    ("email", "Log email", "About", SENT_OUTCOMES),
+    ("sms", "Log text", "About", SENT_OUTCOMES),
+]
 
 
 # --- forms -----------------------------------------------------------------------------------
@@ -167,8 +173,7 @@ def _story_context(request: HttpRequest, lead: Lead) -> dict:
         "story": lead_story,
         "lead": lead,
         "zone": lead_story.zone,
-        "call_outcomes": CALL_OUTCOMES,
-        "sent_outcomes": SENT_OUTCOMES,
+        "contact_logs": CONTACT_LOGS,
         "task_form": TaskForm(user=request.user, auto_id="task-%s"),
     }
 
