@@ -178,6 +178,10 @@ LEADLOOP_MAX_BODY_BYTES = env_int("LEADLOOP_MAX_BODY_BYTES", 64 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(LEADLOOP_MAX_BODY_BYTES, 2_621_440)
 LEADLOOP_SWEEP_SECONDS = env_int("LEADLOOP_SWEEP_SECONDS", 30)
 
+# The weekly digest to admins and managers: the weekday (0 = Monday) and UTC hour it goes out.
+LEADLOOP_DIGEST_WEEKDAY = env_int("LEADLOOP_DIGEST_WEEKDAY", 0)
+LEADLOOP_DIGEST_HOUR = env_int("LEADLOOP_DIGEST_HOUR", 7)
+
 # Quality: where email domains are checked ("system", "off", or "host:port,…"), how long a
 # lookup may take, per-hour submission limits, and the optional lookups.
 LEADLOOP_DNS = env("LEADLOOP_DNS", "system")

@@ -97,8 +97,8 @@ def _day(day: date) -> str:
 
 def is_digest_time(now: datetime) -> bool:
     """Monday (or the configured weekday) from the configured hour, UTC, to the day's end."""
-    weekday = getattr(settings, "LEADLOOP_DIGEST_WEEKDAY", 0)
-    hour = getattr(settings, "LEADLOOP_DIGEST_HOUR", 7)
+    weekday = settings.LEADLOOP_DIGEST_WEEKDAY
+    hour = settings.LEADLOOP_DIGEST_HOUR
     moment = now.astimezone(UTC)
     return moment.weekday() == weekday and moment.hour >= hour
 
