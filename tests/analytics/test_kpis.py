@@ -238,3 +238,13 @@ def test_the_api_refuses_bad_filters_and_strangers(cleanpro, client):
     nobody = get_user_model().objects.create_user("nobody", "nobody@team.example", "pw")
     client.force_login(nobody)
     assert client.get("/api/v1/analytics/spend").status_code == 403
+
+
+def test_the_dashboard_takes_the_same_few_queries_however_much_data(
+    cleanpro, march, django_assert_num_queries
+):
+    kpis.dashboard(march)  # the settings rows exist from here on
+    with django_assert_num_queries(15):
+        kpis.dashboard(march)
+    with django_assert_num_queries(15):
+        kpis.dashboard(replace(march, start=date(2025, 1, 1), owner_id=cleanpro.mark.pk))
