@@ -276,11 +276,14 @@ class Cohort:
             ]
 
     def reached(self, step: str) -> int:
-        return (
-            self.leads
-            if step == "lead"
-            else getattr(self, "customers" if step == "customer" else step)
-        )
+        """How many leads got to a funnel step (rollups.STEPS) or beyond."""
+        return {
+            "lead": self.leads,
+            "mql": self.mql,
+            "sql": self.sql,
+            "opportunity": self.opportunity,
+            "customer": self.customers,
+        }[step]
 
     def median_days(self, step: str) -> float | None:
         timed, *under = self.step_days[step]
