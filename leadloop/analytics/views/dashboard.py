@@ -147,10 +147,11 @@ class Card:
     @property
     def badge(self) -> tuple[str, str]:
         """(css class, words) for the in/out-of-range badge."""
-        return {
-            "in": ("good", "on target"),
-            "out": ("bad", "off target"),
-        }.get(self.figure.state, ("muted", "no target"))
+        if self.figure.state == "in":
+            return ("good", "on target")
+        if self.figure.state == "out":
+            return ("bad", "off target")
+        return ("muted", "no data yet" if self.target else "no target")
 
 
 def card_of(figure: kpis.Figure) -> Card:
