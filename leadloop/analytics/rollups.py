@@ -36,7 +36,6 @@ from django.db.models import (
     DateTimeField,
     DecimalField,
     DurationField,
-    Exists,
     ExpressionWrapper,
     F,
     IntegerField,
@@ -380,13 +379,17 @@ def refresh(days: int | None = None) -> int:
     new_events = Event.objects.filter(
         pk__gt=state.event_watermark - EVENT_ID_MARGIN, type__in=MEASURED_EVENTS
     )
-    moved = Q(updated_at__gte=state.refreshed_at - UPDATED_MARGIN) | Q(
-        Exists(new_events.filter(lead=OuterRef("pk")))
+    # Each source of change is its own indexed query: an OR of them would scan every lead.
+    moved = set(
+        Lead.objects.filter(updated_at__gte=state.refreshed_at - UPDATED_MARGIN).values_list(
+            "pk", flat=True
+        )
     )
+    moved |= set(new_events.order_by().values_list("lead_id", flat=True).distinct())
     if days:
         since = datetime.combine(now.date() - timedelta(days=days - 1), datetime.min.time(), UTC)
-        moved |= Q(captured_at__gte=since)
-    lead_ids = list(Lead.objects.filter(moved).values_list("pk", flat=True))
+        moved |= set(Lead.objects.filter(captured_at__gte=since).values_list("pk", flat=True))
+    lead_ids = sorted(moved)
     touched = set(_recent_days(now))
     for first in range(0, len(lead_ids), LEAD_IDS_PER_QUERY):
         batch = lead_ids[first : first + LEAD_IDS_PER_QUERY]

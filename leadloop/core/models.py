@@ -202,7 +202,9 @@ class Lead(models.Model):
             models.Index(
                 fields=["lifecycle_stage", "quality", "merged_at", "owner", "source"],
                 name="lead_stage_quality",
-            )
+            ),
+            # The measure layer's refresh finds the leads changed in the last minute by it.
+            models.Index(fields=["updated_at"], name="lead_updated_at"),
         ]
 
     def __str__(self) -> str:

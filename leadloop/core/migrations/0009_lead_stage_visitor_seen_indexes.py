@@ -19,6 +19,10 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.AddIndex(
+            model_name="lead",
+            index=models.Index(fields=["updated_at"], name="lead_updated_at"),
+        ),
+        migrations.AddIndex(
             model_name="visitor",
             index=models.Index(fields=["first_seen_at"], name="visitor_first_seen"),
         ),
