@@ -251,6 +251,16 @@ class LeadRecord:
     intent: float
     propensity: float  # the true probability of converting: never stored in the database
     outcome: str | None  # "won", "lost", or None while the deal is still open
+    contact: "ContactTimes"
+
+
+@dataclass(frozen=True)
+class ContactTimes:
+    """When the loop answered: the acknowledgement, the owner, the first call (None: not yet)."""
+
+    acknowledged_at: datetime
+    assigned_at: datetime
+    first_contact_at: datetime | None
 
 
 @dataclass
@@ -388,6 +398,9 @@ def _load_chunk(chunk: Chunk, sources: list[Source], batch_size: int, stats: Loa
                 js(_quality_signals(r.email, r.free_mail)),
                 Quality.VALID.value,
                 when(r.captured_at),
+                when(r.contact.acknowledged_at),
+                when(r.contact.assigned_at),
+                when(r.contact.first_contact_at) if r.contact.first_contact_at else None,
             )
             for r in chunk.leads
         ],
@@ -415,7 +428,7 @@ def _load_chunk(chunk: Chunk, sources: list[Source], batch_size: int, stats: Loa
 LEAD_COLUMNS = (
     "first_name", "last_name", "email", "email_key", "phone", "name_key", "company",
     "custom_fields", "lifecycle_stage", "source", "first_touch", "last_touch", "quality_signals",
-    "quality", "captured_at",
+    "quality", "captured_at", "acknowledged_at", "assigned_at", "first_contact_at",
 )  # fmt: skip
 
 
@@ -557,6 +570,60 @@ def _index(rng: random.Random, cumulative: tuple[float, ...] | list[float]) -> i
     return bisect.bisect(cumulative, rng.random() * cumulative[-1], 0, len(cumulative) - 1)
 
 
+FUNNEL = (
+    LifecycleStage.LEAD,
+    LifecycleStage.MQL,
+    LifecycleStage.SQL,
+    LifecycleStage.OPPORTUNITY,
+    LifecycleStage.CUSTOMER,
+)
+NEVER_CALLED = 0.06  # leads nobody got to
+MEDIAN_MINUTES_TO_CALL = 4.0
+
+
+def _stage_moves(
+    rng: random.Random, captured: float, until: float, reached: str, final: str
+) -> list[EventRecord]:
+    """The stage.changed events of a lead's way through the funnel, as scoring and sales
+    record them: up to the stage it reached (a customer all the way), each step a while after
+    the one before, then, for a lost deal, the move out at the close."""
+    last = LifecycleStage.CUSTOMER if final == LifecycleStage.CUSTOMER else reached
+    steps = FUNNEL[: FUNNEL.index(last) + 1] if last in FUNNEL else FUNNEL[:1]
+    moves, at = [], captured
+    for earlier, later in itertools.pairwise(steps):
+        if later == LifecycleStage.CUSTOMER:
+            at = until
+        else:
+            at = min(until, at + rng.expovariate(1 / (2 * DAY if at == captured else 6 * DAY)))
+        actor = "scoring" if later in (LifecycleStage.MQL, LifecycleStage.SQL) else "sales"
+        moves.append(
+            EventRecord("stage.changed", _moment(at), {"from": earlier, "to": later}, actor)
+        )
+    if final not in FUNNEL:
+        moves.append(
+            EventRecord("stage.changed", _moment(until), {"from": last, "to": final}, "sales")
+        )
+    return moves
+
+
+def _contact_times(rng: random.Random, captured: float, end: float) -> ContactTimes:
+    """Acknowledged and assigned within seconds; called a few minutes later (about six in ten
+    inside five minutes), a few never, and nothing after the history's end."""
+    called = None
+    if rng.random() >= NEVER_CALLED:
+        minutes = rng.lognormvariate(math.log(MEDIAN_MINUTES_TO_CALL), 1.1)
+        called = captured + minutes * 60
+    return ContactTimes(
+        acknowledged_at=_moment(min(end, captured + rng.uniform(1, 20))),
+        assigned_at=_moment(min(end, captured + rng.uniform(2, 40))),
+        first_contact_at=_moment(called) if called is not None and called < end else None,
+    )
+
+
+def _moment(at: float) -> datetime:
+    return datetime.fromtimestamp(at, UTC)
+
+
 def _sigmoid(x: float) -> float:
     return 1 / (1 + math.exp(-x))
 
@@ -642,17 +709,25 @@ class _LeadMaker:
 
         events, forms = self._events(captured, active_until, intent, fit, company is not None)
         custom = self._custom_fields(industry, size, role, country, intent, fit)
-        stage = self._stage(intent, forms)
+        stage = reached = self._stage(intent, forms)
+        closing = None
         if outcome == "won":
             value = CONTRACT_VALUE[size] * rng.lognormvariate(0, 0.35)
-            events.append(self._outcome("deal.won", closes, {"revenue": f"{value:.2f}"}))
+            closing = self._outcome("deal.won", closes, {"revenue": f"{value:.2f}"})
             stage = LifecycleStage.CUSTOMER
         elif outcome == "lost":
             reason = self._lost_reason(intent, fit)
-            events.append(self._outcome("deal.lost", closes, {"reason": reason}))
+            closing = self._outcome("deal.lost", closes, {"reason": reason})
             stage = (
                 LifecycleStage.DISQUALIFIED if reason == "not_a_fit" else LifecycleStage.RECYCLED
             )
+        # The sales side (stage moves, first contact) draws from its own generator, so adding
+        # it left every earlier figure of a seed as it was.
+        sales = random.Random(f"{dataset.seed}:{key}")
+        path = _stage_moves(sales, captured, active_until, reached, stage)
+        events = sorted(events + path, key=lambda e: e.occurred_at)
+        if closing:
+            events.append(closing)  # last: what the deal came to
 
         last_touch = self._touch(source, captured)
         first_touch = last_touch
@@ -680,6 +755,7 @@ class _LeadMaker:
             intent=intent,
             propensity=propensity,
             outcome=outcome,
+            contact=_contact_times(sales, captured, self.end),
         )
 
     def _company(self) -> CompanyRecord:

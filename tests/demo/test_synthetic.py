@@ -1,5 +1,6 @@
 """The synthetic history: reproducible, believable, and with outcomes its propensities explain."""
 
+import itertools
 from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -162,6 +163,35 @@ def test_outcomes_follow_propensity(history: list[synthetic.LeadRecord]) -> None
     assert 0.6 < engagement < oracle
 
 
+def test_each_lead_walks_the_funnel_to_the_stage_it_is_in(
+    history: list[synthetic.LeadRecord],
+) -> None:
+    for record in history:
+        moves = [e for e in record.events if e.type == "stage.changed"]
+        path = [(m.data["from"], m.data["to"]) for m in moves]
+        assert [to for _, to in path][-1:] == [record.lifecycle_stage] or (
+            record.lifecycle_stage == LifecycleStage.LEAD and not path
+        )
+        assert all(later[0] == earlier[1] for earlier, later in itertools.pairwise(path))
+        times = [m.occurred_at for m in moves]
+        assert times == sorted(times) and all(t >= record.captured_at for t in times)
+    customers = [r for r in history if r.outcome == "won"]
+    assert all([e.type for e in r.events][-2:] == ["stage.changed", "deal.won"] for r in customers)
+
+
+def test_most_leads_are_called_within_minutes_and_a_few_never(
+    history: list[synthetic.LeadRecord],
+) -> None:
+    delays = [
+        (r.contact.first_contact_at - r.captured_at).total_seconds() / 60
+        for r in history
+        if r.contact.first_contact_at
+    ]
+    assert 0.9 * len(history) < len(delays) < len(history)
+    assert 0.5 < sum(d < 5 for d in delays) / len(delays) < 0.7
+    assert all(r.contact.assigned_at >= r.captured_at for r in history)
+
+
 @pytest.mark.django_db
 def test_load_writes_everything() -> None:
     dataset = synthetic.generate(400, seed=5, end=END)
@@ -183,6 +213,7 @@ def test_load_writes_everything() -> None:
     assert lead.email_key == email_key(record.email)
     assert lead.source.name == dataset.sources[record.source].name
     assert lead.captured_at == record.captured_at
+    assert lead.first_contact_at == record.contact.first_contact_at
     assert lead.custom_fields == record.custom_fields
     assert "propensity" not in str(lead.custom_fields)  # the truth stays out of the database
     assert [(e.type, e.occurred_at, e.data) for e in lead.events.all()] == [
