@@ -6,8 +6,9 @@ from decimal import Decimal
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from leadloop.core.models import Company, Lead, Source
-from leadloop.demo import spend, synthetic, workspace
+from leadloop.analytics import rollups
+from leadloop.core.models import Company, Lead, Source, Visitor
+from leadloop.demo import spend, synthetic, traffic, workspace
 
 
 class Command(BaseCommand):
@@ -40,7 +41,11 @@ class Command(BaseCommand):
         spend.store(dataset)
         self._summarise(dataset, stats)
         sources = list(Source.objects.filter(name__in=names))
+        visitors = traffic.store(sources, seed)
+        self.stdout.write(f"  {visitors} website visitors")
         self._introduce(workspace.staff(sources, seed))
+        # The history is written in bulk, past the roll-ups' incremental refresh: build them.
+        rollups.rebuild()
 
     def _delete(self, sources) -> None:
         """Only what the demo made: its sources' leads (their events go with them), the
@@ -48,11 +53,12 @@ class Command(BaseCommand):
         with transaction.atomic():
             deleted = Lead.objects.filter(source__in=sources).delete()[1].get("core.Lead", 0)
             sources.delete()
+            Visitor.objects.filter(key__startswith=traffic.KEY_PREFIX).delete()
             Company.objects.filter(domain__endswith=".example", lead__isnull=True).delete()
         self.stdout.write(f"Deleted the earlier demo data ({deleted} leads).")
 
     def _summarise(self, dataset: synthetic.Dataset, stats: synthetic.LoadStats) -> None:
-        spend = sum((s.amount for s in dataset.spend), Decimal())
+        spent = sum((s.amount for s in dataset.spend), Decimal())
         last_month = dataset.end - timedelta(days=1)
         self.stdout.write(
             f"Loaded CleanPro's demo history, {dataset.start:%B %Y} to {last_month:%B %Y} "
@@ -67,7 +73,7 @@ class Command(BaseCommand):
             f"  {stats.won} deals won (${stats.revenue:,.2f}), {stats.lost} lost, "
             f"{open_deals} still open"
         )
-        self.stdout.write(f"  ${spend:,.2f} spent on campaigns")
+        self.stdout.write(f"  ${spent:,.2f} spent on campaigns")
 
     def _introduce(self, staffed: workspace.Staffed) -> None:
         self.stdout.write(
