@@ -264,9 +264,12 @@ class Cohort:
         default_factory=lambda: {s: [0] * (len(rollups.DAY_EDGES) + 1) for s in rollups.STEPS[1:]}
     )
 
-    def add(self, row: dict) -> None:
+    def add(self, row: dict, histograms: bool = True) -> None:
+        """Add a roll-up row; its histograms too unless told not to (they cost most)."""
         for name in ("leads", "mql", "sql", "opportunity", "customers", "revenue", "contacted"):
             setattr(self, name, getattr(self, name) + row[name])
+        if not histograms:
+            return
         self.contact_minutes = [
             a + b for a, b in zip(self.contact_minutes, row["contact_minutes"], strict=True)
         ]
@@ -336,11 +339,14 @@ def cohort_rows(filters: Filters) -> list[dict]:
     return list(cut(CohortDay.objects.order_by(), filters).values(*COHORT_COLUMNS))
 
 
-def cohorts(rows: list[dict], by: str | None = None) -> dict[object, Cohort]:
-    """The rows added up, under one key (None) or per value of a dimension."""
+def cohorts(
+    rows: list[dict], by: str | None = None, histograms: bool = True
+) -> dict[object, Cohort]:
+    """The rows added up, under one key (None) or per value of a dimension; without the
+    histograms (and so the medians) when `histograms` is False."""
     totals: dict[object, Cohort] = {}
     for row in rows:
-        totals.setdefault(row[by] if by else None, Cohort()).add(row)
+        totals.setdefault(row[by] if by else None, Cohort()).add(row, histograms)
     return totals
 
 
@@ -510,7 +516,7 @@ def dashboard(filters: Filters) -> Dashboard:
     for row in rows:
         by_day[row["day"]] = by_day.get(row["day"], 0) + row["leads"]
     source_names = dict(Source.objects.values_list("pk", "name"))
-    per_source = cohorts(rows, by="source_id")
+    per_source = cohorts(rows, by="source_id", histograms=False)
     return Dashboard(
         filters=filters,
         figures=figures(filters, rows),
@@ -573,7 +579,7 @@ def spend_table(filters: Filters, by: str, rows: list[dict] | None = None) -> li
         .values(key)
         .annotate(spend=Sum("cost"), clicks=Sum("clicks"), impressions=Sum("impressions"))
     }
-    bought = cohorts(cohort_rows(filters) if rows is None else rows, by=key)
+    bought = cohorts(cohort_rows(filters) if rows is None else rows, by=key, histograms=False)
     names = _names(by)
     margin = gross_margin() / 100
     table = []

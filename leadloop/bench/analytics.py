@@ -141,14 +141,14 @@ def child(leads: int) -> bool:
     floor_seconds = _timed(floor)
     seconds = _timed(whole_dashboard)
     target = TARGETS[vendor]
-    print(f"  {'':<58}{'seconds':>10}")
+    print(f"  {'':<66}{'seconds':>10}")
     for label, took in [
         ("roll-ups rebuilt (leadloop analytics refresh)", rebuilt),
         ("the minute's refresh, 100 leads changed", refreshed),
         ("floor: SELECT COUNT(*) FROM core_lead (median of 5)", floor_seconds),
-        (f"dashboard + funnel + spend, {window.start} to {window.end} (median of 5)", seconds),
+        (f"dashboard + funnel + spend, {window.start}..{window.end} (median of 5)", seconds),
     ]:
-        print(f"  {label:<58}{took:>10.3f}")
+        print(f"  {label:<66}{took:>10.4f}")
     verdict = "meets" if seconds < target else "misses"
     print(
         f"  {seconds:.3f} s {verdict} the {target:.0f} s target "

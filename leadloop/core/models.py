@@ -205,6 +205,13 @@ class Lead(models.Model):
             ),
             # The measure layer's refresh finds the leads changed in the last minute by it.
             models.Index(fields=["updated_at"], name="lead_updated_at"),
+            # Leads still waiting for a first contact, by capture: the funnel's "stuck past
+            # SLA" reads only these, however many leads were contacted.
+            models.Index(
+                fields=["captured_at"],
+                condition=models.Q(first_contact_at__isnull=True),
+                name="lead_awaiting_contact",
+            ),
         ]
 
     def __str__(self) -> str:

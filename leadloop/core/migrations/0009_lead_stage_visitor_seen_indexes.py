@@ -23,6 +23,14 @@ class Migration(migrations.Migration):
             index=models.Index(fields=["updated_at"], name="lead_updated_at"),
         ),
         migrations.AddIndex(
+            model_name="lead",
+            index=models.Index(
+                condition=models.Q(("first_contact_at__isnull", True)),
+                fields=["captured_at"],
+                name="lead_awaiting_contact",
+            ),
+        ),
+        migrations.AddIndex(
             model_name="visitor",
             index=models.Index(fields=["first_seen_at"], name="visitor_first_seen"),
         ),
