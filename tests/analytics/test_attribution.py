@@ -2,8 +2,6 @@
 is classified into, repeats collapsed, the five models' shares to the cent, the window and the
 filters, the page with its CSV, and the API."""
 
-import csv
-import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -17,6 +15,7 @@ from leadloop.analytics.attribution import Touch, classify, collapse
 from leadloop.capture.models import PageView
 from leadloop.core.models import Channel, Event, Lead, Source, Visitor
 from leadloop.crm.access import Role
+from tests.downloads import csv_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -287,7 +286,7 @@ def test_the_csv_is_safe_to_open_in_a_spreadsheet(client):
         reverse("analytics:attribution"),
         {"start": "2026-03-01", "end": "2026-03-31", "by": "campaign", "format": "csv"},
     )
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = csv_rows(response)
     assert rows[0][:4] == ["Channel", "Campaign", "First touch: customers", "First touch: revenue"]
     assert rows[1][:4] == ["paid_search", '\'=HYPERLINK("http://evil.example")', "1.00", "120.00"]
     assert len(rows[1]) == 12

@@ -1,8 +1,6 @@
 """A/B test results on a small hand-made history whose answers are worked out below, sticky
 assignment by weight, and the rules of starting, stopping and deciding a test."""
 
-import csv
-import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -26,6 +24,7 @@ from leadloop.core import services as core
 from leadloop.core.models import Lead, Visitor
 from leadloop.crm.access import Role
 from tests.analytics.experiment_cast import HEADLINE_A, form_test, person, with_second_version
+from tests.downloads import csv_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -271,7 +270,7 @@ def test_the_results_export_as_csv_safe_from_formulas(marketer, history):
 
     response = marketer.get(reverse("analytics:experiment", args=[history.pk]), {"format": "csv"})
 
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    rows = csv_rows(response)
     assert rows[0][:4] == ["Variant", "Control", "Assigned", "Converted"]
     assert rows[1][:8] == ["A", "True", "10", "4", "0.4000", "0.1682", "0.6873", ""]
     assert rows[2][0] == "'=HYPERLINK(evil)"

@@ -15,7 +15,6 @@ Google Ads spent $300.00 on Mar 10. So: 4 leads; the pipeline holds 2 at Lead, 1
 at SQL; cost per lead $300 / 4 = $75.00 ($100.00 for Google Ads alone, 3 leads); reached MQL 2
 of 4 = 50%; MQL to SQL 1 of 2 = 50%. Rita (a rep) sees her 2 leads: 1 at Lead, 1 at SQL."""
 
-import csv
 import io
 import re
 from datetime import UTC, date, datetime
@@ -29,6 +28,7 @@ from leadloop.analytics import rollups
 from leadloop.analytics.models import Spend, Target
 from leadloop.core.models import Channel, Lead, Source
 from leadloop.crm.access import Role
+from tests import downloads
 from tests.crm.conftest import person  # noqa: F401 - a fixture
 
 NOW = datetime(2026, 3, 16, 12, 0, tzinfo=UTC)
@@ -108,9 +108,9 @@ def pipeline(html: str) -> dict[str, str]:
 
 
 def csv_rows(response) -> list[list[str]]:
-    assert response.status_code == 200, response.content[:300]
+    assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    return list(csv.reader(io.StringIO(response.content.decode())))
+    return downloads.csv_rows(response)
 
 
 @pytest.mark.parametrize("role", ["ada", "mark", "mia", "rita"])

@@ -2,8 +2,6 @@
 forecasts from the database, filters, who sees what, moving a card, and a query count that does
 not grow with the number of deals."""
 
-import csv
-import io
 from datetime import timedelta
 from decimal import Decimal
 
@@ -17,6 +15,7 @@ from leadloop.compliance.models import AccessLog
 from leadloop.core.models import Company, Source
 from leadloop.crm.access import Role
 from leadloop.crm.models import Deal
+from tests.downloads import csv_rows
 
 
 @pytest.fixture
@@ -266,7 +265,7 @@ def export(client, **query) -> list[list[str]]:
     response = client.get(reverse("crm:deals"), {"format": "csv", **query})
     assert response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
-    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    return csv_rows(response)
 
 
 def test_the_csv_export_has_every_matching_row_and_is_logged(

@@ -1,7 +1,6 @@
 """The attribution page: customers and revenue credited per channel (or campaign) under the five
 models side by side, as a table, a grouped bar chart and a CSV file."""
 
-import csv
 from datetime import timedelta
 
 from django import forms
@@ -14,7 +13,7 @@ from leadloop.analytics import attribution
 from leadloop.analytics.views.common import measure, owner_in_view, wants_csv
 from leadloop.core.models import Source
 from leadloop.crm import board
-from leadloop.crm.views.pipeline import neutralised
+from leadloop.crm.views.export import csv_response
 
 MAX_HALF_LIFE_DAYS = 365
 
@@ -78,29 +77,21 @@ def attribution_page(request: HttpRequest) -> HttpResponse:
     return render(request, "analytics/attribution/page.html", context)
 
 
-class _Echo:
-    def write(self, line: str) -> str:
-        return line
-
-
 def _export(report: attribution.Report) -> StreamingHttpResponse:
     header = ["Channel"] + (["Campaign"] if report.by == "campaign" else [])
     for _, label in report.models:
         header += [f"{label}: customers", f"{label}: revenue"]
-    writer = csv.writer(_Echo())
 
-    def lines():
-        yield writer.writerow(header)
+    def rows():
+        yield header
         for row in report.rows:
             cells = [row.channel] + ([row.campaign] if report.by == "campaign" else [])
             for key, _ in report.models:
                 credit = row.credits[key]
                 cells += [str(credit.customers_shown), str(credit.revenue)]
-            yield writer.writerow([neutralised(cell) for cell in cells])
+            yield cells
 
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="attribution-by-{report.by}.csv"'
-    return response
+    return csv_response(f"attribution-by-{report.by}", rows())
 
 
 urlpatterns = [path("app/measure/attribution/", attribution_page, name="attribution")]

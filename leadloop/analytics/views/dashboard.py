@@ -2,8 +2,6 @@
 target range, then charts), the funnel with its leaks, and the targets form. Every figure comes
 from analytics.kpis and analytics.funnel; these views only narrow, format and export them."""
 
-import csv
-import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -28,7 +26,7 @@ from leadloop.analytics.views.common import (
 from leadloop.capture.models import Form
 from leadloop.core.models import Source
 from leadloop.crm import access, board
-from leadloop.crm.views.pipeline import neutralised
+from leadloop.crm.views.export import csv_response
 
 FILTER_PARAMS = ("period", "start", "end", "source", "campaign", "form", "owner")
 DIMENSIONS = (
@@ -89,16 +87,7 @@ class Table:
 
 
 def csv_download(name: str, table: Table) -> HttpResponse:
-    """The table as a CSV file; a text cell a spreadsheet would run as a formula is quoted."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(table.header)
-    for row in table.rows:
-        writer.writerow([neutralised(cell) for cell in row])
-    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
-    filename = f"{name}-{timezone.localdate():%Y-%m-%d}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return csv_response(name, [table.header, *table.rows])
 
 
 def export(request: HttpRequest, page: str, tables: dict[str, Table]) -> HttpResponse:

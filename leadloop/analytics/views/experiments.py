@@ -3,8 +3,6 @@
 marketers start, stop and decide it; its table also as CSV. Tests are made in the back office
 (an experiment with its variants inline)."""
 
-import csv
-
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -16,7 +14,7 @@ from django.views.decorators.http import require_POST
 from leadloop.analytics import experiments
 from leadloop.analytics.models import Experiment
 from leadloop.analytics.views.common import may_change_settings, measure, wants_csv
-from leadloop.crm.views.pipeline import neutralised
+from leadloop.crm.views.export import csv_response
 
 
 @measure
@@ -77,19 +75,13 @@ def change_experiment(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
     return redirect("analytics:experiment", pk=pk)
 
 
-class _Echo:
-    def write(self, line: str) -> str:
-        return line
-
-
 def _export(report: experiments.Results) -> HttpResponse:
     header = ["Variant", "Control", "Assigned"]
     for label in ("Converted", "SQL", "Won"):
         header += [f"{label}", f"{label} rate", f"{label} low", f"{label} high"]
         header += [f"{label} difference", f"{label} p-value", f"{label} probability to beat"]
     header += ["Revenue", "Revenue per assigned"]
-    writer = csv.writer(_Echo())
-    lines = [writer.writerow(header)]
+    rows = [header]
     for row in report.variants:
         cells = [row.variant.name or row.variant.key, row.variant.is_control, row.assigned]
         for rate in (row.converted, row.sql, row.won):
@@ -105,11 +97,8 @@ def _export(report: experiments.Results) -> HttpResponse:
                 else ["", "", ""]
             )
         cells += [str(row.revenue), str(row.revenue_per_assigned)]
-        lines.append(writer.writerow([neutralised(cell) for cell in cells]))
-    response = HttpResponse("".join(lines), content_type="text/csv; charset=utf-8")
-    filename = f"experiment-{report.experiment.pk}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+        rows.append(cells)
+    return csv_response(f"experiment-{report.experiment.pk}", rows)
 
 
 urlpatterns = [

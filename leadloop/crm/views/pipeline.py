@@ -2,7 +2,6 @@
 its CSV export, and the list of stalled deals. Every read goes through crm.board, which only
 sees the deals the person may see."""
 
-import csv
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
@@ -19,11 +18,11 @@ from leadloop.core.models import Source
 from leadloop.crm import access, board, services
 from leadloop.crm.models import Deal, Pipeline, Stage
 from leadloop.crm.views.common import client_ip, deal_for, workspace
+from leadloop.crm.views.export import csv_response
 
 LIST_PAGE_SIZE = 50
 DAYS = {"min_value": 0, "max_value": 36_500}
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class FilterForm(forms.Form):
@@ -193,20 +192,6 @@ def deal_list(request: HttpRequest) -> HttpResponse:
     return render(request, "crm/pipeline/deals.html", context)
 
 
-def neutralised(cell: object) -> object:
-    """A text cell a spreadsheet would run as a formula, quoted so it is shown as text."""
-    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
-        return "'" + cell
-    return cell
-
-
-class _Echo:
-    """A file-like object whose write hands the line back, for streaming csv.writer's output."""
-
-    def write(self, line: str) -> str:
-        return line
-
-
 EXPORT_HEADER = [
     "Deal id", "Title", "Lead", "Email", "Company", "Pipeline", "Stage", "Value", "Weighted value",
     "Owner", "Score", "Expected close", "Created", "Last activity", "Lost reason",
@@ -248,15 +233,7 @@ def _export(request: HttpRequest, deals) -> StreamingHttpResponse:
     rows = deals.select_related("pipeline").only(
         *board.CARD_FIELDS, "pipeline__name", "lost_reason"
     )
-    writer = csv.writer(_Echo())
-    lines = (
-        writer.writerow([neutralised(cell) for cell in row])
-        for row in _export_rows(rows.iterator(chunk_size=2000))
-    )
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    filename = f"deals-{timezone.localdate():%Y-%m-%d}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return csv_response("deals", _export_rows(rows.iterator(chunk_size=2000)))
 
 
 @workspace
