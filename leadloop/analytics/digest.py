@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from leadloop.analytics import funnel as funnels
 from leadloop.analytics import kpis
-from leadloop.analytics.views.dashboard import Card, card_of, shown
+from leadloop.analytics.cards import Card, card_of, shown
 from leadloop.core import outbox
 from leadloop.core.models import Message
 from leadloop.crm import access, board

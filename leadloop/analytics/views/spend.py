@@ -14,6 +14,7 @@ from django.urls import path
 from django.views.decorators.http import require_POST
 
 from leadloop.analytics import kpis, spend
+from leadloop.analytics.cards import shown
 from leadloop.analytics.models import Spend
 from leadloop.analytics.views.common import may_change_settings, measure, wants_csv
 from leadloop.analytics.views.dashboard import (
@@ -22,7 +23,6 @@ from leadloop.analytics.views.dashboard import (
     filter_bar,
     filters_of,
     refused_filters,
-    shown,
 )
 from leadloop.core.models import Channel, Source
 
