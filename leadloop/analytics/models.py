@@ -145,11 +145,12 @@ class ActivityDay(Dimensions):
 
 
 class RollupState(models.Model):
-    """The one row saying how fresh the roll-ups are: when the refresh last ran, and the last
-    event id it had read (the next refresh re-reads a margin below it)."""
+    """The one row saying how fresh the roll-ups are: when the refresh last ran, the last
+    event id it had read, and the one the run before had read (where the next run reads from)."""
 
     refreshed_at = models.DateTimeField(null=True)
     event_watermark = models.BigIntegerField(default=0)
+    reread_from = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"roll-ups refreshed at {self.refreshed_at}"

@@ -15,11 +15,13 @@ Three tables, each derived from the records and rebuilt from them at will:
 
 `refresh()` runs every minute (the sweep registered in apps.py). It finds what moved since
 the last run: leads whose updated_at is newer than the last run (less a margin), and leads with
-measured events (captures, stage moves, proposals, deals) past the stored event watermark (less
-a margin, for ids committed out of order). It rebuilds those leads' journeys, then the cohort
-days they were captured on and the activity days of the new events (and all of a lead's
-activity days when its owner, source or form changed), with today and yesterday always, one
-transaction per batch of days.
+measured events (captures, stage moves, proposals, deals) past the event watermark of the run
+before the last (so an event whose id was handed out before a run and committed after it is
+still read, once a minute later; one committed more than a run late waits for a rebuild). It
+rebuilds those leads' journeys, then the cohort days they were captured on and the activity
+days of the new events (and all of a lead's activity days when its owner, source or form
+changed), with today and yesterday always, one transaction per batch of days.
+
 `rebuild()` (`leadloop analytics refresh`) does everything from scratch. A lead deleted
 outright leaves its cohort day stale until that day is recomputed; a rebuild fixes it.
 """
@@ -79,9 +81,6 @@ LEADS_PER_BATCH = 50_000
 DAYS_PER_BATCH = 31
 LEAD_IDS_PER_QUERY = 500
 UPDATED_MARGIN = timedelta(minutes=5)
-# Event ids are handed out before their transactions commit, so one committed late can sit
-# below the watermark; re-reading this many ids below it catches them.
-EVENT_ID_MARGIN = 1000
 
 
 def _stage_reached_after(step: int) -> Q:
@@ -250,12 +249,31 @@ def _dimensions_of(path: str) -> dict:
     return {name: F(f"{path}analytics_journey__{name}") for name in DIMENSIONS}
 
 
+def _on(days: list[date], moment: str) -> Q:
+    """The moment falls on one of the (sorted) days: a range per run of consecutive days, so
+    each is an index range and scattered days do not read the year between them."""
+    runs: list[list[date]] = []
+    for day in days:
+        if runs and day == runs[-1][1] + timedelta(days=1):
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    on = Q()
+    for first, last in runs:
+        on |= Q(
+            **{
+                f"{moment}__gte": datetime.combine(first, datetime.min.time(), UTC),
+                f"{moment}__lt": datetime.combine(
+                    last + timedelta(days=1), datetime.min.time(), UTC
+                ),
+            }
+        )
+    return on
+
+
 def _activity_rows(days: list[date]) -> list[ActivityDay]:
     """The activity roll-up's rows for these days: a GROUP BY per kind of activity."""
-    start = datetime.combine(min(days), datetime.min.time(), UTC)
-    end = datetime.combine(max(days) + timedelta(days=1), datetime.min.time(), UTC)
-    wanted = set(days)
-    events = Event.objects.filter(occurred_at__gte=start, occurred_at__lt=end).order_by()
+    events = Event.objects.filter(_on(days, "occurred_at")).order_by()
     # Proposal events written for a crm Proposal would count it twice: only history counts.
     history = ~Q(data__has_key="proposal")
     entered = Coalesce(
@@ -282,14 +300,14 @@ def _activity_rows(days: list[date]) -> list[ActivityDay]:
         (events.filter(history, type=PROPOSAL_SENT), "occurred_at", PROPOSAL_SENT, "", {}),
         (events.filter(history, type=PROPOSAL_ACCEPTED), "occurred_at", PROPOSAL_ACCEPTED, "", {}),
         (
-            Proposal.objects.filter(sent_at__gte=start, sent_at__lt=end).order_by(),
+            Proposal.objects.filter(_on(days, "sent_at")).order_by(),
             "sent_at",
             PROPOSAL_SENT,
             "",
             {},
         ),
         (
-            Proposal.objects.filter(accepted_at__gte=start, accepted_at__lt=end).order_by(),
+            Proposal.objects.filter(_on(days, "accepted_at")).order_by(),
             "accepted_at",
             PROPOSAL_ACCEPTED,
             "",
@@ -309,8 +327,6 @@ def _activity_rows(days: list[date]) -> list[ActivityDay]:
             .annotate(count=Count("pk"), **sums)
         )
         for row in grouped:
-            if row["a_day"] not in wanted:
-                continue
             key = (row["a_day"], kind, row["a_stage"], *(row[f"a_{n}"] for n in DIMENSIONS))
             activity = merged.setdefault(
                 key,
@@ -363,7 +379,7 @@ def rebuild() -> int:
     days |= _event_days(Event.objects.filter(type__in=ACTIVITY_EVENTS))
     days |= _proposal_days(Proposal.objects.all())
     _write_days(days | _recent_days(now))
-    _mark(now, watermark)
+    _mark(now, watermark, reread_from=watermark)
     return LeadJourney.objects.count()
 
 
@@ -377,7 +393,10 @@ def refresh(days: int | None = None) -> int:
     now = timezone.now()
     watermark = Event.objects.aggregate(last=Max("pk"))["last"] or 0
     new_events = Event.objects.filter(
-        pk__gt=state.event_watermark - EVENT_ID_MARGIN, type__in=MEASURED_EVENTS
+        # Event ids are handed out before their transactions commit, so one committed late
+        # can sit below the last run's watermark: each run reads from the run before's.
+        pk__gt=state.reread_from,
+        type__in=MEASURED_EVENTS,
     )
     # Each source of change is its own indexed query: an OR of them would scan every lead.
     moved = set(
@@ -408,7 +427,7 @@ def refresh(days: int | None = None) -> int:
     if days:
         touched |= {now.date() - timedelta(days=n) for n in range(days)}
     _write_days(touched)
-    _mark(now, watermark)
+    _mark(now, watermark, reread_from=state.event_watermark)
     return len(lead_ids)
 
 
@@ -446,9 +465,10 @@ def _proposal_days(proposals: QuerySet) -> set[date]:
     return days
 
 
-def _mark(now: datetime, watermark: int) -> None:
+def _mark(now: datetime, watermark: int, reread_from: int) -> None:
     RollupState.objects.update_or_create(
-        pk=1, defaults={"refreshed_at": now, "event_watermark": watermark}
+        pk=1,
+        defaults={"refreshed_at": now, "event_watermark": watermark, "reread_from": reread_from},
     )
 
 

@@ -39,6 +39,7 @@ class Migration(migrations.Migration):
                 ),
                 ("refreshed_at", models.DateTimeField(null=True)),
                 ("event_watermark", models.BigIntegerField(default=0)),
+                ("reread_from", models.BigIntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
