@@ -3,9 +3,11 @@ PostgreSQL when DATABASE_URL says so) and real servers on loopback."""
 
 import json
 import os
+from importlib import import_module
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
@@ -29,6 +31,25 @@ def loopback_dns():
     os.environ["LEADLOOP_DNS_TIMEOUT_MS"] = "500"
     yield zone
     server.stop()
+
+
+# What data migrations write (the roles, the first pipeline). A test on a real transaction ends
+# by emptying every table, and pytest-django runs those tests last, so only they can find it
+# gone: each puts it back first (nothing wraps them in a transaction to undo it).
+DATA_MIGRATIONS = ["leadloop.crm.migrations.0002_roles_and_first_pipeline"]
+
+
+@pytest.fixture(autouse=True)
+def migration_data_before_a_transactional_test(request, django_db_blocker):
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or (
+        marker is not None and marker.kwargs.get("transaction")
+    )
+    if transactional:
+        request.getfixturevalue("django_db_setup")
+        with django_db_blocker.unblock():
+            for migration in DATA_MIGRATIONS:
+                import_module(migration).forwards(apps, None)
 
 
 @pytest.fixture(autouse=True)
