@@ -1,36 +1,42 @@
-"""The attribution report as JSON: GET /api/v1/analytics/attribution."""
+"""The attribution report as JSON: GET /api/v1/analytics/attribution, with the dashboard's query
+parameters (kpis.filters_from: period, start, end, source, campaign, form, owner) plus
+`by=channel|campaign` and `half_life_days`.
 
+Bad filters answer 400 with a message, a bad `by` or half-life 422; a signed-in user with no
+role 403. A sales rep gets the credit of their own customers whatever owner they ask for."""
+
+from dataclasses import asdict
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
 
 from django.http import HttpRequest
-from django.utils import timezone
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from leadloop.analytics import attribution
-from leadloop.analytics.views.common import owner_in_view
+from leadloop.analytics import attribution, kpis
+from leadloop.analytics.views.dashboard import filters_of
 from leadloop.crm import access
 
 router = Router(tags=["measure"])
 
 
 class AttributionQuery(Schema):
+    """The settings of the report itself; the filters are read as every measure page reads
+    them."""
+
     by: Literal["channel", "campaign"] = "channel"
-    start: date | None = None
-    end: date | None = None
-    source: int | None = None
-    campaign: str = Field(default="", max_length=200)
-    owner: int | None = None
     half_life_days: float = Field(default=7, gt=0, le=365)
 
-    @model_validator(mode="after")
-    def start_before_end(self) -> "AttributionQuery":
-        if self.start and self.end and self.start > self.end:
-            raise ValueError("end comes before start")
-        return self
+
+class FiltersOut(Schema):
+    start: date
+    end: date
+    source_id: int | None
+    campaign: str | None
+    form: str | None
+    owner_id: int | None
 
 
 class CreditOut(Schema):
@@ -48,9 +54,8 @@ class RowOut(Schema):
 
 
 class AttributionOut(Schema):
+    filters: FiltersOut
     by: str
-    start: date
-    end: date
     conversions: int
     revenue: Decimal
     half_life_days: float
@@ -58,25 +63,24 @@ class AttributionOut(Schema):
     rows: list[RowOut]
 
 
+def _filters(request: HttpRequest) -> kpis.Filters:
+    if access.role_of(request.user) is None:
+        raise HttpError(403, "Your account has no role in the workspace.")
+    try:
+        return filters_of(request)
+    except ValueError as problem:
+        raise HttpError(400, str(problem)) from None
+
+
 @router.get("attribution", response=AttributionOut)
 def attribution_report(request: HttpRequest, query: Query[AttributionQuery]) -> dict:
     """Customers and revenue won in the period, credited per channel (or channel and campaign)
     under first touch, last touch, linear, position-based (40/20/40) and time decay."""
-    if access.role_of(request.user) is None:
-        raise HttpError(403, "Your account has no role in the workspace.")
-    start, end = attribution.period(query.start, query.end, timezone.localdate())
-    leads = attribution.leads_in_scope(
-        owner_id=owner_in_view(request.user, query.owner),
-        source_id=query.source,
-        campaign=query.campaign,
-    )
-    report = attribution.attribute(
-        leads, start, end, query.by, timedelta(days=query.half_life_days)
-    )
+    filters = _filters(request)
+    report = attribution.attribute(filters, query.by, timedelta(days=query.half_life_days))
     return {
+        "filters": asdict(filters),
         "by": report.by,
-        "start": start.date(),
-        "end": (end - timedelta(days=1)).date(),
         "conversions": report.conversions,
         "revenue": report.revenue,
         "half_life_days": report.half_life_days,

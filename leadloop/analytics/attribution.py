@@ -1,4 +1,8 @@
-"""Multi-touch attribution: which channels and campaigns earned the customers won in a window.
+"""Multi-touch attribution: which channels and campaigns earned the customers won in a period.
+
+The period and the cut are the measure pages' own (kpis.Filters): a conversion is a lead whose
+deal was won on one of the filters' UTC days, among the leads of the chosen source, campaign,
+form and owner, cut as the dashboard cuts them.
 
 A won lead's touchpoints are read from what tracking recorded: its page views that arrived with
 UTM tags, a click id or an outside referrer, its first and last touch, the touch its capture
@@ -13,15 +17,15 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from urllib.parse import parse_qsl, urlsplit
 
 from django.db.models import Exists, OuterRef, QuerySet
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from leadloop.analytics.kpis import Filters
 from leadloop.capture.models import PageView
 from leadloop.core.models import WON, Channel, Event, Lead
 
@@ -256,18 +260,41 @@ class Conversion:
     touches: list[Touch]
 
 
-def won_leads(leads: QuerySet[Lead], start: datetime, end: datetime) -> QuerySet[Lead]:
-    """The leads among these with a deal won in [start, end)."""
+def window(filters: Filters) -> tuple[datetime, datetime]:
+    """The filters' inclusive UTC days as [first day 00:00, the day after the last 00:00)."""
+    return (
+        datetime.combine(filters.start, time(), UTC),
+        datetime.combine(filters.end + timedelta(days=1), time(), UTC),
+    )
+
+
+def leads_of(filters: Filters) -> QuerySet[Lead]:
+    """The leads the filters keep, cut as the dashboard cuts them (kpis.cut): source and owner
+    on the lead itself; campaign and form as the lead's journey in the roll-ups has them (the
+    source's campaign, else the last touch's utm_campaign; the form of its first capture), so a
+    campaign means the same here as on every other measure page, and is as fresh as the roll-ups
+    (a minute). Quarantined and merged-away leads count nowhere, as in the roll-ups: a merged
+    lead's history is in the lead it joined."""
+    cuts = {
+        "source_id": filters.source_id,
+        "owner_id": filters.owner_id,
+        "analytics_journey__campaign": filters.campaign,
+        "analytics_journey__form": filters.form,
+    }
+    return Lead.objects.workable().filter(
+        **{name: value for name, value in cuts.items() if value is not None}
+    )
+
+
+def conversions(filters: Filters) -> list[Conversion]:
+    """Each lead of the filters with a deal won in their period: once, at its first win there,
+    with the revenue of every win there and its touches up to that first win. Four queries
+    whatever the count."""
+    start, end = window(filters)
     won = Event.objects.filter(
         lead=OuterRef("pk"), type=WON, occurred_at__gte=start, occurred_at__lt=end
     )
-    return leads.filter(Exists(won))
-
-
-def conversions(leads: QuerySet[Lead], start: datetime, end: datetime) -> list[Conversion]:
-    """Each lead with a deal won in the window: once, at its first win there, with the revenue
-    of every win there and its touches up to that first win. Four queries whatever the count."""
-    converted = won_leads(leads, start, end)
+    converted = leads_of(filters).filter(Exists(won))
     ids = converted.values("pk")
     wins: dict[int, Conversion] = {}
     for lead_id, at, data in (
@@ -347,41 +374,7 @@ def credit(
 
 
 def attribute(
-    leads: QuerySet[Lead],
-    start: datetime,
-    end: datetime,
-    by: str = "channel",
-    half_life: timedelta = DEFAULT_HALF_LIFE,
+    filters: Filters, by: str = "channel", half_life: timedelta = DEFAULT_HALF_LIFE
 ) -> Report:
-    """The attribution report for the leads (already narrowed by the page's filters) won in
-    [start, end)."""
-    return credit(conversions(leads, start, end), by, half_life)
-
-
-DEFAULT_DAYS = 90
-
-
-def period(start: date | None, end: date | None, today: date) -> tuple[datetime, datetime]:
-    """The window [start 00:00, the day after end 00:00) in the site's time zone; without
-    dates, the 90 days up to today."""
-    end = end or today
-    start = start or end - timedelta(days=DEFAULT_DAYS - 1)
-    zone = timezone.get_current_timezone()
-    return (
-        datetime.combine(start, time(), zone),
-        datetime.combine(end + timedelta(days=1), time(), zone),
-    )
-
-
-def leads_in_scope(
-    owner_id: int | None = None, source_id: int | None = None, campaign: str = ""
-) -> QuerySet[Lead]:
-    """The leads the filters keep: merged-away leads are counted in the lead they joined."""
-    leads = Lead.objects.filter(merged_at__isnull=True)
-    if owner_id is not None:
-        leads = leads.filter(owner_id=owner_id)
-    if source_id is not None:
-        leads = leads.filter(source_id=source_id)
-    if campaign:
-        leads = leads.filter(source__campaign=campaign)
-    return leads
+    """The attribution report for the customers won in the filters' period and cut."""
+    return credit(conversions(filters), by, half_life)

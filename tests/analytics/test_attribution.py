@@ -1,8 +1,9 @@
 """Attribution on hand-made journeys whose credit was worked out by hand: the channel each touch
-is classified into, repeats collapsed, the five models' shares to the cent, the window and the
-filters, the page with its CSV, and the API."""
+is classified into, repeats collapsed, the five models' shares to the cent, the period and the
+measure pages' shared filters, the page with its CSV, and the API."""
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,8 +11,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from leadloop.analytics import attribution
-from leadloop.analytics.attribution import Touch, classify, collapse
+from leadloop.analytics import attribution, rollups
+from leadloop.analytics.attribution import DEFAULT_HALF_LIFE, Touch, classify, collapse
+from leadloop.analytics.kpis import Filters
 from leadloop.capture.models import PageView
 from leadloop.core.models import Channel, Event, Lead, Source, Visitor
 from leadloop.crm.access import Role
@@ -21,7 +23,9 @@ pytestmark = pytest.mark.django_db
 
 SITE = "https://cleanpro.example"
 DAY0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-MARCH = (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
+MARCH = Filters(start=date(2026, 3, 1), end=date(2026, 3, 31))
+# The same period as the pages and the API are asked for it.
+MARCH_PARAMS = {"period": "custom", "start": "2026-03-01", "end": "2026-03-31"}
 
 
 def person(username: str, role: str):
@@ -74,9 +78,12 @@ def credits(report: attribution.Report, model: str) -> dict[str, tuple[Decimal, 
     }
 
 
-def march(leads=None, by: str = "channel", **kwargs) -> attribution.Report:
-    leads = leads if leads is not None else attribution.leads_in_scope()
-    return attribution.attribute(leads, *MARCH, by, **kwargs)
+def march(
+    by: str = "channel", half_life: timedelta = DEFAULT_HALF_LIFE, **cut
+) -> attribution.Report:
+    """The report for March 2026, cut by the given filters (source_id, campaign, form,
+    owner_id)."""
+    return attribution.attribute(replace(MARCH, **cut), by, half_life)
 
 
 @pytest.mark.parametrize(
@@ -227,51 +234,113 @@ def test_the_same_touch_seen_by_capture_and_first_touch_counts_once():
     assert credits(march(), "linear") == {"Paid search": (Decimal("1.00"), Decimal("800.00"))}
 
 
-def test_only_wins_inside_the_window_count_and_filters_narrow_the_leads():
+def test_only_wins_on_the_periods_days_count_and_filters_narrow_the_leads():
     rita = person("rita", Role.REP)
     search = Source.objects.create(name="Google Ads", channel="paid_search", campaign="office")
     three_touch_lead(owner=rita, source=search)
-    earlier = Lead.objects.create(email="barbara@academy.example")
-    won(earlier, datetime(2026, 2, 28, 23, 59, tzinfo=UTC), "5000.00")
+    before = Lead.objects.create(email="barbara@academy.example")
+    won(before, datetime(2026, 2, 28, 23, 59, tzinfo=UTC), "5000.00")
+    after = Lead.objects.create(email="ida@lovelace.example")
+    won(after, datetime(2026, 4, 1, 0, 0, tzinfo=UTC), "7000.00")
+    rollups.rebuild()
     assert march().conversions == 1
-    assert march(attribution.leads_in_scope(owner_id=rita.pk)).revenue == Decimal("1000.00")
-    assert march(attribution.leads_in_scope(source_id=search.pk)).conversions == 1
-    assert march(attribution.leads_in_scope(campaign="office")).conversions == 1
-    assert march(attribution.leads_in_scope(campaign="other")).conversions == 0
-    assert march(attribution.leads_in_scope(owner_id=rita.pk + 1)).conversions == 0
+    assert march(owner_id=rita.pk).revenue == Decimal("1000.00")
+    assert march(source_id=search.pk).conversions == 1
+    assert march(campaign="office").conversions == 1
+    assert march(campaign="other").conversions == 0
+    assert march(owner_id=rita.pk + 1).conversions == 0
+
+
+def test_a_campaign_is_the_sources_else_the_last_touchs_as_on_the_dashboard():
+    search = Source.objects.create(name="Google Ads", channel="paid_search", campaign="office")
+    three_touch_lead(source=search)
+    # No source: the campaign its last touch was tagged with stands in, as in kpis.
+    untagged = Lead.objects.create(
+        email="hedy@lamarr.example",
+        last_touch=touch(day(3), utm_source="facebook", utm_medium="paid_social",
+                         utm_campaign="spring"),
+    )  # fmt: skip
+    won(untagged, day(6), "250.00")
+    rollups.rebuild()
+    assert march(campaign="spring").revenue == Decimal("250.00")
+    assert credits(march(campaign="spring"), "last") == {
+        "Paid social": (Decimal("1.00"), Decimal("250.00"))
+    }
+    assert march(campaign="office").revenue == Decimal("1000.00")
+
+
+def test_the_form_filter_keeps_the_leads_first_captured_through_that_form():
+    def captured(lead: Lead, at: datetime, form: str) -> None:
+        Event.objects.create(lead=lead, type="lead.captured", occurred_at=at, data={"form": form})
+
+    quote = three_touch_lead()
+    captured(quote, day(14), "quote")
+    newsletter = Lead.objects.create(email="rosalind@franklin.example")
+    captured(newsletter, day(2), "newsletter")
+    won(newsletter, day(10), "400.00")
+    # Captured through the quote form first and the callback form later: a quote lead.
+    twice = Lead.objects.create(email="chien@wu.example")
+    captured(twice, day(1), "quote")
+    captured(twice, day(2), "callback")
+    won(twice, day(8), "600.00")
+    rollups.rebuild()
+    by_quote = march(form="quote")
+    assert (by_quote.conversions, by_quote.revenue) == (2, Decimal("1600.00"))
+    assert credits(by_quote, "first") == {
+        "Email": (Decimal("1.00"), Decimal("1000.00")),
+        "Direct": (Decimal("1.00"), Decimal("600.00")),
+    }
+    assert march(form="newsletter").revenue == Decimal("400.00")
+    assert march(form="callback").conversions == 0
 
 
 def test_a_window_of_conversions_is_read_in_four_queries(django_assert_num_queries):
     for n in range(6):
         three_touch_lead(email=f"lead{n}@example.example")
+    rollups.rebuild()
     with django_assert_num_queries(4):
         report = march()
     assert report.conversions == 6
+    with django_assert_num_queries(4):
+        report = march(campaign="(none)", form="quote", source_id=1, owner_id=1)
+    assert report.conversions == 0
 
 
 def test_the_page_shows_each_model_side_by_side(client):
     three_touch_lead()
     client.force_login(person("mona", Role.MARKETER))
     url = reverse("analytics:attribution")
-    page = client.get(url, {"start": "2026-03-01", "end": "2026-03-31"})
+    page = client.get(url, MARCH_PARAMS)
     assert page.status_code == 200
     html = page.content.decode()
+    assert 'class="card inline measure-filters"' in html  # the measure pages' filter bar
     for label in ("First touch", "Last touch", "Linear", "Position-based 40/20/40", "Time decay"):
         assert label in html
     assert "333.34" in html and "571.43" in html
     assert 'id="attribution-data"' in html and "attribution.js" in html
 
 
-def test_bad_filters_are_reported_not_crashed_on(client):
+def test_a_bad_period_is_refused_with_its_reason_beside_the_filter_bar(client):
     client.force_login(person("mona", Role.MARKETER))
-    page = client.get(
-        reverse("analytics:attribution"),
-        {"start": "2026-03-31", "end": "2026-03-01", "half_life_days": "-3", "owner": "x"},
-    )
+    url = reverse("analytics:attribution")
+    page = client.get(url, {"period": "45"})
+    assert page.status_code == 400
+    html = page.content.decode()
+    assert "The period is one of 7, 30, 90, 180, 365 (days) or custom." in html
+    assert "measure-filters" in html and "attribution-data" not in html
+    backwards = client.get(url, {**MARCH_PARAMS, "start": "2026-03-31", "end": "2026-03-01"})
+    assert backwards.status_code == 400
+    assert "The period&#x27;s start is after its end." in backwards.content.decode()
+
+
+def test_a_bad_half_life_is_reported_and_the_default_used(client):
+    three_touch_lead()
+    client.force_login(person("mona", Role.MARKETER))
+    page = client.get(reverse("analytics:attribution"), {**MARCH_PARAMS, "half_life_days": "-3"})
     assert page.status_code == 200
     html = page.content.decode()
-    assert "The end comes before the start." in html
     assert "greater than or equal to 0.1" in html
+    assert "571.43" in html  # time decay with the 7-day default
 
 
 def test_the_csv_is_safe_to_open_in_a_spreadsheet(client):
@@ -284,7 +353,7 @@ def test_the_csv_is_safe_to_open_in_a_spreadsheet(client):
     client.force_login(person("mona", Role.MARKETER))
     response = client.get(
         reverse("analytics:attribution"),
-        {"start": "2026-03-01", "end": "2026-03-31", "by": "campaign", "format": "csv"},
+        {**MARCH_PARAMS, "by": "campaign", "format": "csv"},
     )
     rows = csv_rows(response)
     assert rows[0][:4] == ["Channel", "Campaign", "First touch: customers", "First touch: revenue"]
@@ -298,29 +367,57 @@ def test_a_rep_sees_only_their_own_customers(client):
     client.force_login(rita)
     response = client.get(
         "/api/v1/analytics/attribution",
-        {"start": "2026-03-01", "end": "2026-03-31", "owner": sam.pk},
+        {**MARCH_PARAMS, "owner": sam.pk},
     )
     assert response.json()["conversions"] == 0
+    assert response.json()["filters"]["owner_id"] == rita.pk
 
 
 def test_the_api_gives_every_models_credit(client):
     three_touch_lead()
     client.force_login(person("mona", Role.MANAGER))
-    response = client.get(
-        "/api/v1/analytics/attribution", {"start": "2026-03-01", "end": "2026-03-31"}
-    )
+    response = client.get("/api/v1/analytics/attribution", MARCH_PARAMS)
     assert response.status_code == 200
     body = response.json()
     assert body["conversions"] == 1 and Decimal(body["revenue"]) == Decimal("1000.00")
-    assert body["start"] == "2026-03-01" and body["end"] == "2026-03-31"
+    assert body["filters"]["start"] == "2026-03-01" and body["filters"]["end"] == "2026-03-31"
     direct = next(row for row in body["rows"] if row["channel"] == "direct")
     assert Decimal(direct["credits"]["linear"]["revenue"]) == Decimal("333.34")
     assert Decimal(direct["credits"]["decay"]["customers"]) == Decimal("0.57")
 
 
+def test_the_api_takes_the_dashboards_filters_form_included(client):
+    three_touch_lead()
+    other = Lead.objects.create(email="rosalind@franklin.example")
+    Event.objects.create(
+        lead=other, type="lead.captured", occurred_at=day(2), data={"form": "newsletter"}
+    )
+    won(other, day(10), "400.00")
+    rollups.rebuild()
+    client.force_login(person("mona", Role.MANAGER))
+    response = client.get("/api/v1/analytics/attribution", {**MARCH_PARAMS, "form": "newsletter"})
+    body = response.json()
+    assert (body["conversions"], Decimal(body["revenue"])) == (1, Decimal("400.00"))
+    assert body["filters"]["form"] == "newsletter"
+
+
 def test_the_api_refuses_bad_input_and_strangers(client):
-    assert client.get("/api/v1/analytics/attribution").status_code == 401
+    url = "/api/v1/analytics/attribution"
+    assert client.get(url).status_code == 401
     client.force_login(person("mona", Role.MARKETER))
-    assert client.get("/api/v1/analytics/attribution", {"by": "colour"}).status_code == 422
-    bad_dates = {"start": "2026-03-31", "end": "2026-03-01"}
-    assert client.get("/api/v1/analytics/attribution", bad_dates).status_code == 422
+    assert client.get(url, {"by": "colour"}).status_code == 422
+    assert client.get(url, {"half_life_days": "0"}).status_code == 422
+    # Bad filters answer as the dashboard's API does: 400 with the reason.
+    for params, reason in [
+        ({"period": "45"}, "The period is one of 7, 30, 90, 180, 365 (days) or custom."),
+        ({**MARCH_PARAMS, "start": "2026-03-31", "end": "2026-03-01"},
+         "The period's start is after its end."),
+        ({"period": "custom"}, "A custom period needs a start and an end day (YYYY-MM-DD)."),
+        ({"source": "x"}, "The source filter is a number (an id), not 'x'."),
+    ]:  # fmt: skip
+        response = client.get(url, params)
+        assert response.status_code == 400
+        assert response.json() == {"detail": reason}
+        assert client.get("/api/v1/analytics/dashboard", params).status_code == 400
+    client.force_login(get_user_model().objects.create_user("nobody", "n@x.example", "pw"))
+    assert client.get(url).status_code == 403

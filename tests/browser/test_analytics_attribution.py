@@ -1,7 +1,9 @@
 """The attribution page in a real browser, on CleanPro's synthetic year: the table and the
-grouped bar chart (drawn by Chart.js, no errors in the page). With LEADLOOP_SCREENSHOTS=1 it
-also writes docs/attribution.png."""
+grouped bar chart (drawn by Chart.js, no errors in the page), the measure pages' filter bar and
+the half-life setting kept across each other. With LEADLOOP_SCREENSHOTS=1 it also writes
+docs/attribution.png."""
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -34,7 +36,10 @@ def test_the_page_shows_every_models_credit_and_its_chart(page, live_server, sig
     assert stats.won > 100
     signed_in(page, marketer)
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.goto(f"{live_server.url}/app/measure/attribution/?start=2025-07-01&end=2025-12-31")
+    page.goto(
+        f"{live_server.url}/app/measure/attribution/?period=custom&start=2025-07-01&end=2025-12-31"
+    )
+    expect(page.locator("form.measure-filters")).to_be_visible()
     table = page.locator("table.attribution")
     expect(table.locator("tbody tr").first).to_be_visible()
     expect(table.locator("thead")).to_contain_text("Position-based 40/20/40")
@@ -47,3 +52,12 @@ def test_the_page_shows_every_models_credit_and_its_chart(page, live_server, sig
     assert drawn == 5
     if SCREENSHOTS:
         page.screenshot(path=str(DOCS / "attribution.png"))
+    # The half-life keeps the filters, and the shared filter bar keeps the half-life.
+    page.fill("#id_half_life_days", "14")
+    page.click("form.half-life button")
+    expect(page).to_have_url(re.compile(r"start=2025-07-01.*half_life_days=14"))
+    expect(page.locator("#f-start")).to_have_value("2025-07-01")
+    page.select_option("#f-period", "90")
+    page.click("form.measure-filters button")
+    expect(page).to_have_url(re.compile(r"period=90.*half_life_days=14"))
+    expect(page.locator("#id_half_life_days")).to_have_value("14")

@@ -1,5 +1,7 @@
 """The attribution page: customers and revenue credited per channel (or campaign) under the five
-models side by side, as a table, a grouped bar chart and a CSV file."""
+models side by side, as a table, a grouped bar chart and a CSV file, for the measure pages'
+shared filters (period, source, campaign, form, owner) and two settings of its own: rows `by`
+channel or campaign, and the time-decay model's half-life."""
 
 from datetime import timedelta
 
@@ -7,63 +9,44 @@ from django import forms
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import path
-from django.utils import timezone
 
 from leadloop.analytics import attribution
-from leadloop.analytics.views.common import measure, owner_in_view, wants_csv
-from leadloop.core.models import Source
-from leadloop.crm import board
+from leadloop.analytics.views.common import measure, wants_csv
+from leadloop.analytics.views.dashboard import filter_bar, filters_of, refused_filters
 from leadloop.crm.views.export import csv_response
 
+TEMPLATE = "analytics/attribution/page.html"
 MAX_HALF_LIFE_DAYS = 365
 
 
-class AttributionForm(forms.Form):
-    """The page's narrowing, from the query string; a bad value is reported beside its field
-    and left out."""
+class HalfLifeForm(forms.Form):
+    """The time-decay half-life, from the query string; a bad value is reported beside the field
+    and the default used, so the rest of the page still answers."""
 
-    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    source = forms.ModelChoiceField(
-        queryset=Source.objects.order_by("name"), required=False, empty_label="Any source"
-    )
-    campaign = forms.CharField(required=False, max_length=200)
-    owner = forms.ModelChoiceField(queryset=None, required=False, empty_label="Any owner")
     half_life_days = forms.FloatField(
-        required=False, min_value=0.1, max_value=MAX_HALF_LIFE_DAYS, label="Half-life (days)"
+        required=False,
+        min_value=0.1,
+        max_value=MAX_HALF_LIFE_DAYS,
+        label="Half-life (days)",
+        widget=forms.NumberInput(
+            attrs={"placeholder": f"{attribution.DEFAULT_HALF_LIFE.days}", "step": "any"}
+        ),
     )
 
-    def __init__(self, data, *, user) -> None:
-        super().__init__(data)
-        self.fields["owner"].queryset = board.owners_for(user)
-
-    def clean(self) -> dict:
-        values = super().clean()
-        start, end = values.get("start"), values.get("end")
-        if start and end and start > end:
-            self.add_error("end", "The end comes before the start.")
-        return values
-
-
-def report_for(request: HttpRequest) -> tuple[AttributionForm, attribution.Report]:
-    form = AttributionForm(request.GET, user=request.user)
-    form.is_valid()
-    values = form.cleaned_data
-    asked_owner = values["owner"].pk if values.get("owner") else None
-    leads = attribution.leads_in_scope(
-        owner_id=owner_in_view(request.user, asked_owner),
-        source_id=values["source"].pk if values.get("source") else None,
-        campaign=values.get("campaign", ""),
-    )
-    start, end = attribution.period(values.get("start"), values.get("end"), timezone.localdate())
-    half_life = timedelta(days=values.get("half_life_days") or 7)
-    by = "campaign" if request.GET.get("by") == "campaign" else "channel"
-    return form, attribution.attribute(leads, start, end, by, half_life)
+    def half_life(self) -> timedelta:
+        days = self.cleaned_data.get("half_life_days") if self.is_valid() else None
+        return timedelta(days=days) if days else attribution.DEFAULT_HALF_LIFE
 
 
 @measure
 def attribution_page(request: HttpRequest) -> HttpResponse:
-    form, report = report_for(request)
+    try:
+        filters = filters_of(request)
+    except ValueError as problem:
+        return refused_filters(request, TEMPLATE, str(problem))
+    form = HalfLifeForm(request.GET)
+    by = "campaign" if request.GET.get("by") == "campaign" else "channel"
+    report = attribution.attribute(filters, by, form.half_life())
     if wants_csv(request):
         return _export(report)
     chart = {
@@ -73,8 +56,14 @@ def attribution_page(request: HttpRequest) -> HttpResponse:
             for key, label in report.models
         ],
     }
-    context = {"form": form, "report": report, "chart": chart}
-    return render(request, "analytics/attribution/page.html", context)
+    context = {
+        "bar": filter_bar(request),
+        "filters": filters,
+        "form": form,
+        "report": report,
+        "chart": chart,
+    }
+    return render(request, TEMPLATE, context)
 
 
 def _export(report: attribution.Report) -> StreamingHttpResponse:

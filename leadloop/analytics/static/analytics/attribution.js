@@ -30,3 +30,17 @@
     }
   });
 })();
+
+// The shared filter bar knows only the filters (and `by`): without this, changing the period
+// would quietly put the half-life back to its default.
+(function () {
+  "use strict";
+  var bar = document.querySelector("form.measure-filters");
+  var halfLife = new URLSearchParams(window.location.search).get("half_life_days");
+  if (!bar || !halfLife) return;
+  var input = document.createElement("input");
+  input.type = "hidden";
+  input.name = "half_life_days";
+  input.value = halfLife;
+  bar.appendChild(input);
+})();
