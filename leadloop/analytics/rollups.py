@@ -249,31 +249,30 @@ def _dimensions_of(path: str) -> dict:
     return {name: F(f"{path}analytics_journey__{name}") for name in DIMENSIONS}
 
 
-def _on(days: list[date], moment: str) -> Q:
-    """The moment falls on one of the (sorted) days: a range per run of consecutive days, so
-    each is an index range and scattered days do not read the year between them."""
+def _runs(days: list[date]) -> list[tuple[date, date]]:
+    """The sorted days as runs of consecutive days (first, last): each is read as one index
+    range, so scattered days never read the whole stretch between them."""
     runs: list[list[date]] = []
     for day in days:
         if runs and day == runs[-1][1] + timedelta(days=1):
             runs[-1][1] = day
         else:
             runs.append([day, day])
-    on = Q()
-    for first, last in runs:
-        on |= Q(
-            **{
-                f"{moment}__gte": datetime.combine(first, datetime.min.time(), UTC),
-                f"{moment}__lt": datetime.combine(
-                    last + timedelta(days=1), datetime.min.time(), UTC
-                ),
-            }
-        )
-    return on
+    return [(first, last) for first, last in runs]
 
 
-def _activity_rows(days: list[date]) -> list[ActivityDay]:
-    """The activity roll-up's rows for these days: a GROUP BY per kind of activity."""
-    events = Event.objects.filter(_on(days, "occurred_at")).order_by()
+def _between(first: date, last: date, moment: str) -> Q:
+    return Q(
+        **{
+            f"{moment}__gte": datetime.combine(first, datetime.min.time(), UTC),
+            f"{moment}__lt": datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC),
+        }
+    )
+
+
+def _activity_rows(first: date, last: date) -> list[ActivityDay]:
+    """The activity roll-up's rows for a run of days: a GROUP BY per kind of activity."""
+    events = Event.objects.filter(_between(first, last, "occurred_at")).order_by()
     # Proposal events written for a crm Proposal would count it twice: only history counts.
     history = ~Q(data__has_key="proposal")
     entered = Coalesce(
@@ -300,14 +299,14 @@ def _activity_rows(days: list[date]) -> list[ActivityDay]:
         (events.filter(history, type=PROPOSAL_SENT), "occurred_at", PROPOSAL_SENT, "", {}),
         (events.filter(history, type=PROPOSAL_ACCEPTED), "occurred_at", PROPOSAL_ACCEPTED, "", {}),
         (
-            Proposal.objects.filter(_on(days, "sent_at")).order_by(),
+            Proposal.objects.filter(_between(first, last, "sent_at")).order_by(),
             "sent_at",
             PROPOSAL_SENT,
             "",
             {},
         ),
         (
-            Proposal.objects.filter(_on(days, "accepted_at")).order_by(),
+            Proposal.objects.filter(_between(first, last, "accepted_at")).order_by(),
             "accepted_at",
             PROPOSAL_ACCEPTED,
             "",
@@ -353,7 +352,10 @@ def _write_days(days: Iterable[date]) -> None:
             CohortDay.objects.filter(day__in=batch).delete()
             CohortDay.objects.bulk_create(_cohort_rows(batch), batch_size=1000)
             ActivityDay.objects.filter(day__in=batch).delete()
-            ActivityDay.objects.bulk_create(_activity_rows(batch), batch_size=1000)
+            for first_day, last_day in _runs(batch):
+                ActivityDay.objects.bulk_create(
+                    _activity_rows(first_day, last_day), batch_size=1000
+                )
 
 
 def _recent_days(now: datetime) -> set[date]:

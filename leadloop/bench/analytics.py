@@ -5,10 +5,9 @@ Issue 8's target: with a million leads and ten million events, the whole dashboa
 with --postgres, a fresh PostgreSQL database, dropped afterwards), a child process:
 
 1. migrates, and loads N leads of CleanPro's synthetic history (leadloop/demo/synthetic.py:
-   about 15 events a lead, page views, emails, forms, deals won and lost; its spend as a row
-   per source and day), then gives them what the generator leaves out: an owner (one of five
-   reps), a first contact (0-4 hours after capture) and, for those that got past "lead", a
-   stage.changed event into MQL;
+   about 18 events a lead: page views, emails, forms, stage moves, deals won and lost; speed
+   to lead; its spend as a row per source and day), then gives each lead an owner (one of five
+   reps), which the generator leaves out;
 2. times a rebuild of the roll-ups (`leadloop analytics refresh`) and the minute's refresh
    after 100 leads changed;
 3. times the dashboard for the last 90 days of the history (kpis.dashboard, funnel.funnel and
@@ -31,7 +30,6 @@ DEFAULT_LEADS = 1_000_000
 TARGETS = {"postgresql": 1.0, "sqlite": 2.0}
 ROUNDS = 5
 REPS = 5
-CONTACT_MINUTES = (1, 4, 30, 120, 239)
 
 
 def _timed(function, rounds: int = ROUNDS) -> float:
@@ -46,14 +44,13 @@ def _timed(function, rounds: int = ROUNDS) -> float:
 
 
 def _load(leads: int) -> tuple[float, int]:
-    """The synthetic history, its spend, owners, first contacts and MQL moves: (seconds,
-    events)."""
+    """The synthetic history, its spend and owners: (seconds, events)."""
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
-    from django.db.models import F, JSONField, Value
+    from django.db.models import Value
     from django.db.models.functions import Mod
 
-    from leadloop.core.models import Event, Lead, LifecycleStage
+    from leadloop.core.models import Event, Lead
     from leadloop.demo import spend, synthetic
 
     started = time.perf_counter()
@@ -69,25 +66,6 @@ def _load(leads: int) -> tuple[float, int]:
             Lead.objects.annotate(slot=Mod("id", Value(REPS))).filter(slot=index).update(
                 owner_id=rep
             )
-        # The first contact minutes to hours after capture, spread by the lead's id.
-        for slot, minutes in enumerate(CONTACT_MINUTES):
-            Lead.objects.annotate(slot=Mod("id", Value(len(CONTACT_MINUTES)))).filter(
-                slot=slot
-            ).update(first_contact_at=F("captured_at") + timedelta(minutes=minutes))
-    moved = Lead.objects.exclude(lifecycle_stage=LifecycleStage.LEAD).annotate(
-        e_lead=F("pk"),
-        e_type=Value("stage.changed"),
-        e_at=F("captured_at") + timedelta(hours=30),
-        e_data=Value({"from": "lead", "to": "mql"}, output_field=JSONField()),
-        e_actor=Value("bench"),
-    )
-    sql, params = moved.values_list(
-        "e_lead", "e_type", "e_at", "e_data", "e_actor"
-    ).query.sql_with_params()
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO core_event (lead_id, type, occurred_at, data, actor) " + sql, params
-        )
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE core_lead")
