@@ -4,7 +4,8 @@ Each app keeps its pending work as rows with a status, an attempt count and a du
 registers a sweep here. `leadloop worker` runs every sweep periodically, so work whose task was
 lost (a worker died, a task raised) is found again from the data and re-enqueued. A sweep
 registered with `every` runs that often instead: for work picked up from its rows directly,
-with no task to enqueue on the hot path that wrote them.
+with no task to enqueue on the hot path that wrote them. A `slow` sweep (a report's roll-ups,
+seconds of work at scale) runs in a loop of its own, so it never holds up a lead's next step.
 """
 
 import logging
@@ -23,6 +24,7 @@ logger = logging.getLogger(__name__)
 class _Sweep:
     run: Callable[[], int]
     every: float | None
+    slow: bool = False
     last_run: float = float("-inf")
     # It found work last time: there may be more, so it runs again at once rather than after
     # its interval (a backlog drains at full speed; an idle worker still sleeps).
@@ -32,25 +34,30 @@ class _Sweep:
 _sweeps: dict[str, _Sweep] = {}
 
 
-def register_sweep(name: str, sweep: Callable[[], int], every: float | None = None) -> None:
-    _sweeps[name] = _Sweep(sweep, every)
+def register_sweep(
+    name: str, sweep: Callable[[], int], every: float | None = None, *, slow: bool = False
+) -> None:
+    _sweeps[name] = _Sweep(sweep, every, slow)
 
 
-def shortest_interval(default: float) -> float:
-    """How long the worker may sleep and still run every sweep on time: not at all while a
-    sweep is busy."""
-    if any(sweep.busy for sweep in _sweeps.values()):
+def shortest_interval(default: float, *, slow: bool = False) -> float:
+    """How long the loop of the fast (or the slow) sweeps may sleep and still run each of them
+    on time: not at all while one is busy."""
+    sweeps = [s for s in _sweeps.values() if s.slow == slow]
+    if any(sweep.busy for sweep in sweeps):
         return 0.0
-    return min([default, *(s.every for s in _sweeps.values() if s.every)])
+    return min([default, *(s.every for s in sweeps if s.every)])
 
 
-def run_sweeps(interval: float | None = None) -> dict[str, int]:
+def run_sweeps(interval: float | None = None, *, slow: bool | None = None) -> dict[str, int]:
     """Run the registered sweeps that are due (every one when `interval` is None, as a batch
-    run does; otherwise those whose `every`, or else `interval`, has passed). One failing sweep
-    does not stop the others."""
+    run does; otherwise those whose `every`, or else `interval`, has passed), only the slow or
+    only the fast ones when `slow` says. One failing sweep does not stop the others."""
     found = {}
     now = time.monotonic()
     for name, sweep in _sweeps.items():
+        if slow is not None and sweep.slow != slow:
+            continue
         due = sweep.busy or now - sweep.last_run >= (sweep.every or interval or 0)
         if interval is not None and not due:
             continue

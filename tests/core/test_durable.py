@@ -34,3 +34,19 @@ def test_a_sweep_that_found_work_runs_again_at_once_until_it_finds_none(monkeypa
 
     assert found == [3, 2, 0, None]  # the fourth pass is within 0.5 s of an idle one
     assert durable.shortest_interval(30) == 0.5
+
+
+def test_slow_sweeps_run_in_a_loop_of_their_own(monkeypatch):
+    monkeypatch.setattr(durable.time, "monotonic", lambda: 100.0)
+    monkeypatch.setattr(durable, "_sweeps", {})
+    ran = []
+    durable.register_sweep("assign", lambda: ran.append("assign") or 0, every=0.2)
+    durable.register_sweep("rollups", lambda: ran.append("rollups") or 0, every=60, slow=True)
+
+    durable.run_sweeps(interval=30, slow=False)
+    durable.run_sweeps(interval=30, slow=True)
+    durable.run_sweeps()  # a batch run: both
+
+    assert ran == ["assign", "rollups", "assign", "rollups"]
+    assert durable.shortest_interval(30, slow=False) == 0.2
+    assert durable.shortest_interval(30, slow=True) == 30

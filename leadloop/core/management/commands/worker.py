@@ -13,10 +13,10 @@ from leadloop.core import durable
 logger = logging.getLogger(__name__)
 
 
-def sweep_forever(interval: float, stop: threading.Event) -> None:
-    while not stop.wait(durable.shortest_interval(interval)):
+def sweep_forever(interval: float, stop: threading.Event, slow: bool) -> None:
+    while not stop.wait(durable.shortest_interval(interval, slow=slow)):
         close_old_connections()
-        found = durable.run_sweeps(interval)
+        found = durable.run_sweeps(interval, slow=slow)
         if any(found.values()):
             logger.info("sweep re-enqueued %s", found)
 
@@ -43,8 +43,12 @@ class Command(BaseCommand):
             )
             return
         stop = threading.Event()
-        sweeper = threading.Thread(target=sweep_forever, args=(sweep_seconds, stop), daemon=True)
-        sweeper.start()
+        # The slow sweeps have a thread of their own: a minute's roll-up refresh must not hold
+        # up a new lead's assignment.
+        for slow in (False, True):
+            threading.Thread(
+                target=sweep_forever, args=(sweep_seconds, stop, slow), daemon=True
+            ).start()
         try:
             call_command(
                 "db_worker",
