@@ -11,8 +11,9 @@ from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
 from leadloop.analytics import rollups
+from leadloop.core.models import Source
 from leadloop.crm.access import Role
-from leadloop.demo import spend, synthetic
+from leadloop.demo import spend, synthetic, traffic
 from tests.browser.support import DOCS, SCREENSHOTS
 
 pytestmark = pytest.mark.browser
@@ -28,6 +29,7 @@ def cleanpro(transactional_db):
     dataset = synthetic.generate(3000, seed=1, months=12, end=HISTORY_END)
     synthetic.load(dataset)
     spend.store(dataset)
+    traffic.store(list(Source.objects.all()), seed=1)
     rollups.rebuild()
     group, _ = Group.objects.get_or_create(name=Role.ADMIN)
     owner = get_user_model().objects.create_user(
