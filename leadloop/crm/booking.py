@@ -640,7 +640,12 @@ def set_booking_links(events: list[Event]) -> None:
     """A lead given an owner gets the owner's booking link in custom_fields["booking_url"] (what
     `{{ lead.booking_url }}` in nurture's messages reads); an owner with no page leaves it."""
     for lead_id in {event.lead_id for event in events}:
-        lead = Lead.objects.select_for_update().select_related("owner").filter(pk=lead_id).first()
+        lead = (
+            Lead.objects.select_for_update(of=("self",))
+            .select_related("owner")
+            .filter(pk=lead_id)
+            .first()
+        )
         page = page_for(lead.owner) if lead and lead.owner else None
         if page is None:
             continue
