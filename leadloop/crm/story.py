@@ -66,9 +66,11 @@ def _clip(text: object, limit: int = TEXT_SHOWN) -> str:
 
 
 def _answers(answers: object) -> str:
+    """In the order of their names: PostgreSQL's JSON keeps no order of its own."""
     if not isinstance(answers, dict) or not answers:
         return ""
-    shown = [f"{key}: {_clip(value, 80)}" for key, value in list(answers.items())[:ANSWERS_SHOWN]]
+    named = sorted(answers.items())[:ANSWERS_SHOWN]
+    shown = [f"{key}: {_clip(value, 80)}" for key, value in named]
     more = len(answers) - ANSWERS_SHOWN
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
