@@ -11,12 +11,14 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from leadloop.crm.access import Role
 from tests.browser.support import PageProblems
 
 CHROMIUM = "/usr/bin/chromium"
+BROWSER_TIMEOUT_MS = 15_000
+expect.set_options(timeout=BROWSER_TIMEOUT_MS)
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +70,8 @@ def headless_page(browser: Browser):
 
 def _page_in(browser: Browser, user_agent: str | None):
     context = browser.new_context(viewport={"width": 960, "height": 760}, user_agent=user_agent)
-    context.set_default_timeout(5000)
+    # Generous for a loaded CI machine; a passing step takes a fraction of it.
+    context.set_default_timeout(BROWSER_TIMEOUT_MS)
     page = context.new_page()
     page.problems = PageProblems(page)
     yield page
