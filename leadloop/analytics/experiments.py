@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import (
@@ -91,10 +92,43 @@ def _sticky(experiment: Experiment, who: dict, extra: dict) -> Variant:
     return assignment.variant
 
 
+# Which forms and workflows have a test on: capture asks on every form request and nurture on
+# every email step, so the answer is kept in the cache for a few seconds instead of asking the
+# database each time (a change made here forgets it at once; one made elsewhere, within that).
+TESTED_CACHE_KEY = "analytics:experiments:tested"
+TESTED_SECONDS = 5
+
+
+def _tested() -> tuple[frozenset[int], frozenset[int]]:
+    """(form ids with a running test, workflow ids with a running or decided subject test)."""
+    tested = cache.get(TESTED_CACHE_KEY)
+    if tested is None:
+        experiments = Experiment.objects.order_by()
+        forms = experiments.filter(status=ExperimentStatus.RUNNING, form__isnull=False)
+        workflows = experiments.filter(
+            status__in=[ExperimentStatus.RUNNING, ExperimentStatus.DECIDED],
+            workflow__isnull=False,
+        )
+        tested = (
+            frozenset(forms.values_list("form_id", flat=True)),
+            frozenset(workflows.values_list("workflow_id", flat=True)),
+        )
+        cache.set(TESTED_CACHE_KEY, tested, TESTED_SECONDS)
+    return tested
+
+
+def forget_tested() -> None:
+    """Now, and again once the change commits (a request in between may have read the old)."""
+    cache.delete(TESTED_CACHE_KEY)
+    transaction.on_commit(lambda: cache.delete(TESTED_CACHE_KEY))
+
+
 def form_version_to_show(form_id: int, visitor_key: str, on_landing_page: bool) -> int | None:
     """core.experiments' question from capture: the FormVersion id of the visitor's variant
     while a test runs on the form. A decided test's winner is the form's own definition by
     then (declare_winner), so only running tests answer."""
+    if form_id not in _tested()[0]:
+        return None
     kind = ExperimentKind.LANDING_PAGE if on_landing_page else ExperimentKind.FORM
     experiment = Experiment.objects.filter(
         form_id=form_id, kind=kind, status=ExperimentStatus.RUNNING
@@ -107,6 +141,8 @@ def form_version_to_show(form_id: int, visitor_key: str, on_landing_page: bool) 
 def subject_to_send(workflow_id: int, step_label: str, lead_id: int, message_key: str) -> str:
     """core.experiments' question from nurture: the subject of the lead's variant, while a test
     runs on the step or after it was decided (the winner's); "" for the step's own."""
+    if workflow_id not in _tested()[1]:
+        return ""
     experiment = (
         Experiment.objects.filter(
             workflow_id=workflow_id,
@@ -367,6 +403,7 @@ def start(experiment: Experiment) -> None:
     experiment.status = ExperimentStatus.RUNNING
     experiment.started_at = experiment.started_at or timezone.now()
     experiment.save(update_fields=["status", "started_at"])
+    forget_tested()
 
 
 def stop(experiment: Experiment) -> None:
@@ -376,6 +413,7 @@ def stop(experiment: Experiment) -> None:
         raise ExperimentError("Only a running or decided test can be stopped.")
     experiment.status = ExperimentStatus.STOPPED
     experiment.save(update_fields=["status"])
+    forget_tested()
 
 
 def declare_winner(experiment: Experiment, variant: Variant, by: str) -> None:
@@ -401,6 +439,7 @@ def declare_winner(experiment: Experiment, variant: Variant, by: str) -> None:
         experiment.decided_at = timezone.now()
         experiment.decided_by = by[:150]
         experiment.save(update_fields=["status", "winner", "decided_at", "decided_by"])
+        forget_tested()
 
 
 def experiments_listed() -> QuerySet[Experiment]:

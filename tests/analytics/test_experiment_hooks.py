@@ -84,6 +84,18 @@ def test_without_a_visitor_key_or_a_running_test_the_form_serves_its_own_version
     assert ExperimentAssignment.objects.count() == 0
 
 
+def test_a_form_with_no_test_on_it_costs_capture_no_query_and_a_start_applies_at_once(
+    quote_form, django_assert_num_queries
+):
+    experiment = form_test(with_second_version(quote_form), running=False)
+    experiments.form_version_to_show(quote_form.pk, VISITORS[0], False)  # what is tested, kept
+
+    with django_assert_num_queries(0):
+        assert experiments.form_version_to_show(quote_form.pk, VISITORS[0], False) is None
+    experiments.start(experiment)
+    assert experiments.form_version_to_show(quote_form.pk, VISITORS[0], False) is not None
+
+
 def test_a_submission_records_the_version_its_visitor_was_shown(client, quote_form):
     experiment = form_test(with_second_version(quote_form))
     shown = {visitor: definition_for(client, visitor)["version"] for visitor in VISITORS}
